@@ -1,0 +1,97 @@
+"""The pipeline graph: one video's path from listing to Parquet, as named composite transforms.
+
+    ListVideos -> DecodeClips -> RunInference(MoViNet) -> rows -> WriteToParquet
+                       `-> one VideoInfo or VideoError per file -> videos / errors tables
+
+Decoding, scoring and writing prediction rows fuse into one stage, so clips stream through it one batch at a time
+and are never gathered across an archive; only one small record per video (its facts, its averaged
+probabilities) crosses a shuffle to be joined into the videos table.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import apache_beam as beam
+from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
+
+from vidlabel.pipeline.plan import JobPlan
+from vidlabel.transforms import rows, schema
+from vidlabel.transforms.decode import VIDEO_ERROR, VIDEO_INFO, DecodeClips
+from vidlabel.transforms.handlers import MovinetSavedModelHandler
+from vidlabel.transforms.listing import ListVideos
+from vidlabel.transforms.progress import ReportProgress
+
+
+def _only(values):
+    values = list(values)
+    return values[0] if values else None
+
+
+class LabelVideos(beam.PTransform):
+    """PBegin -> {"predictions", "videos", "errors"}: PCollections of rows for the tables in `schema.py`."""
+
+    def __init__(self, plan: JobPlan, progress_path: Optional[str] = None):
+        super().__init__()
+        self._plan = plan
+        self._progress_path = progress_path
+
+    def expand(self, pbegin):
+        plan = self._plan
+        ctx = rows.RowContext(
+            labels=plan.labels, top_k=plan.top_k, model=plan.model_name, run_id=plan.run_id, all_scores=plan.all_scores
+        )
+        handler = MovinetSavedModelHandler(
+            plan.model_dir, output_key=plan.output_key, max_batch_size=plan.batch_size, model_name=plan.model_name
+        )
+
+        uris = pbegin | "ListVideos" >> ListVideos(plan.inputs, plan.manifest, plan.extensions)
+        decoded = uris | "DecodeClips" >> beam.ParDo(DecodeClips(plan.clip_spec)).with_outputs(
+            VIDEO_INFO, VIDEO_ERROR, main="clips"
+        )
+        scored = decoded.clips | "ScoreClips" >> RunInference(KeyedModelHandler(handler))
+
+        predictions = scored | "ToPredictionRows" >> beam.MapTuple(
+            lambda key, result: rows.prediction_row(key, result.inference, ctx)
+        )
+        averages = (
+            scored
+            | "WeighByClipDuration" >> beam.MapTuple(lambda key, result: (key.video_uri, (key.end_s - key.start_s, result.inference)))
+            | "AverageClipsPerVideo" >> beam.CombinePerKey(rows.ClipAverage())
+        )
+        videos = (
+            {
+                "info": decoded[VIDEO_INFO] | "KeyInfoByUri" >> beam.Map(lambda info: (info.video_uri, info)),
+                "error": decoded[VIDEO_ERROR] | "KeyErrorByUri" >> beam.Map(lambda err: (err.video_uri, err)),
+                "average": averages,
+            }
+            | "JoinPerVideo" >> beam.CoGroupByKey()
+            | "ToVideoRows" >> beam.MapTuple(
+                lambda uri, g: rows.video_row(uri, _only(g["info"]), _only(g["error"]), _only(g["average"]), ctx)
+            )
+        )
+        errors = decoded[VIDEO_ERROR] | "ToErrorRows" >> beam.Map(rows.error_row, ctx)
+        _ = (
+            (decoded[VIDEO_INFO], decoded[VIDEO_ERROR])
+            | "FinishedVideos" >> beam.Flatten()
+            | "ReportProgress" >> beam.ParDo(ReportProgress(self._progress_path))
+        )
+        return {"predictions": predictions, "videos": videos, "errors": errors}
+
+
+class WriteTables(beam.PTransform):
+    """{"predictions", "videos", "errors"} rows -> OUTPUT/{name}-SSSSS-of-NNNNN.parquet, one schema per table."""
+
+    def __init__(self, output: str):
+        super().__init__()
+        self._output = output.rstrip("/")
+
+    def expand(self, tables):
+        for name, table_rows in tables.items():
+            _ = table_rows | f"Write{name.capitalize()}" >> beam.io.WriteToParquet(
+                f"{self._output}/{name}", schema.TABLES[name], file_name_suffix=".parquet"
+            )
+        return beam.pvalue.PDone(next(iter(tables.values())).pipeline)
+
+
+def build(pipeline: beam.Pipeline, plan: JobPlan, progress_path: Optional[str] = None) -> None:
+    _ = pipeline | "LabelVideos" >> LabelVideos(plan, progress_path) | "WriteTables" >> WriteTables(plan.output)

@@ -1,0 +1,119 @@
+"""vidlabel's flags, declared the Beam way so the same command line works on every runner.
+
+`vidlabel run --input DIR --output OUT` and `vidlabel run --runner DataflowRunner ...` read the same
+`VidlabelOptions`; Beam's own flags (`--runner`, `--direct_num_workers`, Dataflow's) pass straight through.
+"""
+from __future__ import annotations
+
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, _BeamArgumentParser
+
+from vidlabel.transforms.listing import DEFAULT_EXTENSIONS
+from vidlabel.transforms.types import RESIZE_MODES
+
+# The local default: Beam 2.77's DirectRunner first tries to download the Prism runner binary (minutes offline).
+# FnApiRunner runs in this process with no download; multi_processing with one SDK worker per core (0 = all
+# cores) uses every core, each worker process holding one shared model.
+LOCAL_RUNNER_DEFAULTS = ("--runner=FnApiRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=0")
+
+
+class UsageError(Exception):
+    """A bad flag: the job stops before any work with this message, which says how to fix it."""
+
+
+class VidlabelOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument(
+            "--input",
+            action="append",
+            default=[],
+            help="A video file, a folder (searched recursively for video files), or a glob (local or gs://). "
+            "Repeat to give several.",
+        )
+        parser.add_argument(
+            "--manifest", default=None, help="A text file of video URIs, one a line (# comments, blank lines ok)."
+        )
+        parser.add_argument(
+            "--output", default=None, help="Folder or gs:// prefix for the predictions/videos/errors Parquet files."
+        )
+        parser.add_argument(
+            "--overwrite", action="store_true", default=False, help="Replace the results already in --output."
+        )
+        parser.add_argument(
+            "--model",
+            default="a0-base",
+            help="A published alias (a0-base ... a5-base), a TF Hub/Kaggle URL, or a SavedModel folder (local or "
+            "gs://), e.g. one made by `vidlabel export-model`.",
+        )
+        parser.add_argument(
+            "--label_file",
+            default=None,
+            help="Class names, one a line, in classifier order (default: the model's own). Not --labels: Beam "
+            "uses that for Dataflow job labels.",
+        )
+        parser.add_argument("--top_k", type=int, default=5, help="Classes kept per clip and per video.")
+        parser.add_argument(
+            "--all_scores", action="store_true", default=False, help="Also write every class probability per clip."
+        )
+        parser.add_argument(
+            "--clip_seconds",
+            type=float,
+            default=None,
+            help="Clip length in seconds (default: the model's own, 10 s for the published models).",
+        )
+        parser.add_argument(
+            "--stride_seconds", type=float, default=None, help="Seconds between clip starts (default: the clip length)."
+        )
+        parser.add_argument("--fps", type=float, default=None, help="Model frame rate (default: the model's own).")
+        parser.add_argument(
+            "--resolution", type=int, default=None, help="Model input side in pixels (default: the model's own)."
+        )
+        parser.add_argument(
+            "--resize",
+            choices=RESIZE_MODES,
+            default="crop",
+            help="crop: short side to the resolution then centre crop (Model Garden's evaluation); "
+            "stretch: plain resize to a square (the tutorial's).",
+        )
+        parser.add_argument("--batch_size", type=int, default=4, help="Most clips scored in one model call.")
+        parser.add_argument(
+            "--extensions",
+            default=",".join(DEFAULT_EXTENSIONS),
+            help="Comma-separated file extensions taken from folders (case-insensitive).",
+        )
+
+    def check(self) -> None:
+        """Checks that need no file or network access; raises UsageError with a fix."""
+        if not self.input and not self.manifest:
+            raise UsageError("give the videos to label with --input PATH (file, folder or glob) or --manifest FILE")
+        if not self.output:
+            raise UsageError("give --output DIR (a folder or gs:// prefix for the Parquet files)")
+        if self.top_k < 1:
+            raise UsageError(f"--top_k must be at least 1, not {self.top_k}")
+        if self.batch_size < 1:
+            raise UsageError(f"--batch_size must be at least 1, not {self.batch_size}")
+        for flag in ("clip_seconds", "stride_seconds", "fps"):
+            value = getattr(self, flag)
+            if value is not None and not value > 0:
+                raise UsageError(f"--{flag} must be a positive number of seconds/frames, not {value}")
+        if self.resolution is not None and self.resolution < 8:
+            raise UsageError(f"--resolution must be at least 8 pixels, not {self.resolution}")
+        if not [e for e in self.extensions.split(",") if e.strip()]:
+            raise UsageError("--extensions needs at least one extension, e.g. --extensions mp4,mkv")
+
+
+def parse_options(argv: list[str]) -> PipelineOptions:
+    """Beam options from a `vidlabel run` command line, with the local runner defaults placed first so that any
+    flag the user gives wins. A flag no options class knows is an error (Beam itself would only log it)."""
+    parser = _BeamArgumentParser(allow_abbrev=False)
+    for options_class in {str(c): c for c in PipelineOptions.__subclasses__()}.values():
+        options_class._add_argparse_args(parser)  # the same parser Beam builds in get_all_options()
+    _, unknown = parser.parse_known_args(argv)
+    if unknown:
+        raise UsageError(f"unknown flag(s): {' '.join(unknown)} (see `vidlabel run --help`)")
+    return PipelineOptions(list(LOCAL_RUNNER_DEFAULTS) + list(argv))
+
+
+def is_local_runner(options: PipelineOptions) -> bool:
+    runner = options.view_as(StandardOptions).runner or ""
+    return runner.split(".")[-1] in StandardOptions.LOCAL_RUNNERS

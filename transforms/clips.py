@@ -1,0 +1,145 @@
+"""Pure NumPy pieces of turning decoded frames into model clips: resampling, geometry and windowing.
+
+Nothing here touches PyAV or Beam, so each rule is tested on its own:
+- `FrameSampler` resamples a variable-rate stream of presentation times to the model's fixed rate, choosing for
+  each tick the frame on screen at that moment (sampling never converts a frame it drops).
+- `target_size` says how big the displayed frame is scaled before the centre crop (Model Garden's eval
+  preprocessing) or stretched (the tutorial's plain resize).
+- `ClipWindower` cuts the resampled frames into clips as they arrive, holding at most one clip in memory.
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Iterator, NamedTuple
+
+import numpy as np
+
+# Presentation times closer than this to a tick count as on it (container timestamps are rounded).
+_TICK_TOLERANCE_S = 1e-4
+
+
+class FrameSampler:
+    """Resamples a stream of frame start times (seconds from the first frame) to ticks at `fps`.
+
+    Tick k sits at k / fps. The frame shown at a tick is the last one that started at or before it, which is
+    correct on variable frame rate and repeats frames of slow sources (a 1 fps video at 5 fps repeats each frame 5x).
+    """
+
+    def __init__(self, fps: float):
+        self._period = 1.0 / fps
+        self.ticks = 0  # ticks assigned so far
+
+    def ticks_until(self, t: float) -> int:
+        """How many more ticks fall before time `t` (the next frame's start, or the video's end)."""
+        start = self.ticks
+        while self.ticks * self._period < t - _TICK_TOLERANCE_S:
+            self.ticks += 1
+        return self.ticks - start
+
+
+def displayed_size(width: int, height: int, rotation: int) -> tuple[int, int]:
+    """Width and height as displayed: a quarter turn swaps them."""
+    return (height, width) if rotation % 180 == 90 else (width, height)
+
+
+def target_size(width: int, height: int, resolution: int, resize: str) -> tuple[int, int]:
+    """Size (w, h) of the displayed frame after scaling, before the centre crop.
+
+    "crop" scales the short side to `resolution` and keeps the aspect ratio; "stretch" scales both sides to it.
+    """
+    if resize == "stretch":
+        return resolution, resolution
+    if resize != "crop":
+        raise ValueError(f"resize must be 'crop' or 'stretch', not {resize!r}")
+    scale = resolution / min(width, height)
+    return max(resolution, round(width * scale)), max(resolution, round(height * scale))
+
+
+def rotate_upright(image: np.ndarray, rotation: int) -> np.ndarray:
+    """Turns a stored [H, W, C] image counter-clockwise by `rotation` degrees (FFmpeg display-matrix convention)."""
+    quarter_turns = (rotation // 90) % 4
+    return np.rot90(image, k=quarter_turns) if quarter_turns else image
+
+
+def centre_crop(image: np.ndarray, size: int) -> np.ndarray:
+    h, w = image.shape[:2]
+    top, left = (h - size) // 2, (w - size) // 2
+    return image[top : top + size, left : left + size]
+
+
+class Window(NamedTuple):
+    """A clip of resampled frames: ticks [start, end) and the source frames shown at its first and last tick."""
+
+    index: int
+    start: int
+    end: int
+    source_start: int
+    source_end: int
+    frames: np.ndarray  # [T, H, W, 3]
+
+
+class ClipWindower:
+    """Cuts resampled frames into clips of `clip_frames`, starting every `stride_frames`, as the frames arrive.
+
+    A full clip is released when the next frame arrives (so its end time is known to lie inside the video) or at
+    `finish()`. The last clip may be shorter: it is kept as it is, never padded, since padding changes the model's
+    probabilities. A video shorter than one clip gives one short clip. Memory: at most one clip plus one frame.
+    """
+
+    def __init__(self, clip_frames: int, stride_frames: int):
+        if clip_frames < 1 or stride_frames < 1:
+            raise ValueError("clip_frames and stride_frames must be >= 1")
+        self._clip_frames = clip_frames
+        self._stride = stride_frames
+        self._buffer: deque[tuple[int, int, np.ndarray]] = deque()  # (tick, source index, frame)
+        self._ticks = 0
+        self._next_start = 0
+        self._covered_until = 0  # ticks before this are in a released or pending clip
+        self._pending: Window | None = None
+        self._index = 0
+
+    def push(self, frame: np.ndarray, source_index: int) -> Iterator[Window]:
+        if self._pending is not None:
+            yield self._pending
+            self._pending = None
+        if self._ticks >= self._next_start:
+            self._buffer.append((self._ticks, source_index, frame))
+        self._ticks += 1
+        if self._ticks == self._next_start + self._clip_frames:
+            self._pending = self._cut(self._next_start, self._ticks)
+            self._next_start += self._stride
+            while self._buffer and self._buffer[0][0] < self._next_start:
+                self._buffer.popleft()
+
+    def finish(self) -> Iterator[Window]:
+        """Releases the held clip and the shorter tail clip, if frames remain that no clip covers."""
+        if self._pending is not None:
+            yield self._pending
+            self._pending = None
+        if self._ticks > self._covered_until and self._next_start < self._ticks:
+            yield self._cut(self._next_start, self._ticks)
+        self._buffer.clear()
+
+    @property
+    def ticks(self) -> int:
+        return self._ticks
+
+    def _cut(self, start: int, end: int) -> Window:
+        items = [item for item in self._buffer if start <= item[0] < end]
+        window = Window(
+            index=self._index,
+            start=start,
+            end=end,
+            source_start=items[0][1],
+            source_end=items[-1][1],
+            frames=np.stack([frame for _, _, frame in items]),
+        )
+        self._index += 1
+        self._covered_until = end
+        return window
+
+
+def clip_frame_count(clip_seconds: float, fps: float) -> int:
+    """Frames in a clip of `clip_seconds` at `fps`, rounded to the nearest whole frame (at least one)."""
+    return max(1, int(math.floor(clip_seconds * fps + 0.5)))

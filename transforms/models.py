@@ -1,0 +1,209 @@
+"""Where a MoViNet model comes from, what it expects, and what its classes are called.
+
+`--model` takes a published alias (`a0-base` ... `a5-base`), a TF Hub / Kaggle URL, a local SavedModel folder or a
+`gs://` SavedModel folder. Everything is resolved to a local folder before any work starts (hub downloads are
+cached by tensorflow-hub; gs:// folders are copied through Beam's file systems into vidlabel's cache), so the
+workers only ever load local files. A model that cannot be had is a `ModelError` that says what to do: vidlabel
+never falls back to random weights.
+
+Models exported by `vidlabel export-model` carry `vidlabel.json` (variant, rate, resolution, clip length, which
+output holds the logits) and `labels.txt` beside the SavedModel.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import posixpath
+import urllib.request
+from typing import Optional
+
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from vidlabel.transforms.types import MOVINET_VARIANTS, PUBLISHED_CLIP_SECONDS
+
+METADATA_FILE = "vidlabel.json"
+LABELS_FILE = "labels.txt"
+MODES = ("base",)
+
+PUBLISHED_HANDLE = "https://tfhub.dev/tensorflow/movinet/{variant}/{mode}/kinetics-600/classification/3"
+ALIASES = {
+    f"{variant}-{mode}": PUBLISHED_HANDLE.format(variant=variant, mode=mode) for variant in MOVINET_VARIANTS for mode in MODES
+}
+# The label file the official MoViNet tutorial loads (Kinetics-600, in classifier order).
+KINETICS_600_LABELS_URL = (
+    "https://raw.githubusercontent.com/tensorflow/models/f8af2291cced43fc9f1d9b41ddbf772ae7b0d7d2/"
+    "official/projects/movinet/files/kinetics_600_labels.txt"
+)
+KINETICS_600_LABELS_SHA256 = "8dfca420"  # prefix of the published file's sha256, checked after download
+SERVING_SIGNATURE = "serving_default"
+INPUT_KEY = "image"
+LOGITS_KEYS = ("classifier_head", "logits")  # published base models, then Model Garden's stream naming
+
+OFFLINE_HELP = (
+    "Without internet access, build a model with `vidlabel export-model --variant a0 --mode base --random_weights "
+    "--out DIR` (or from a Model Garden checkpoint with --checkpoint) and pass `--model DIR`, or copy a downloaded "
+    "SavedModel folder to this machine and pass its path."
+)
+
+
+class ModelError(Exception):
+    """The model (or its labels) cannot be had or used; the message says what to do."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelMetadata:
+    """What vidlabel needs to know about a model besides its weights (`vidlabel.json`)."""
+
+    variant: Optional[str] = None
+    mode: str = "base"
+    fps: Optional[float] = None
+    resolution: Optional[int] = None
+    clip_frames: Optional[int] = None
+    num_classes: Optional[int] = None
+    output_key: Optional[str] = None
+    source: Optional[str] = None  # how the weights were made: checkpoint path, "random (seed N)", hub handle
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "ModelMetadata":
+        data = json.loads(text)
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclasses.dataclass(frozen=True)
+class LocatedModel:
+    """A model as a local SavedModel folder, with whatever metadata its source gives."""
+
+    source: str  # what the user passed
+    local_dir: str
+    metadata: ModelMetadata
+    published: bool  # a published Kinetics-600 model: its labels can be fetched from the published location
+
+
+def cache_dir() -> str:
+    return os.environ.get("VIDLABEL_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "vidlabel")
+
+
+def locate_model(model: str) -> LocatedModel:
+    """Resolves `--model` to a local SavedModel folder and its metadata, downloading or copying as needed."""
+    if model in ALIASES:
+        variant, mode = model.split("-")
+        spec = MOVINET_VARIANTS[variant]
+        metadata = ModelMetadata(
+            variant=variant,
+            mode=mode,
+            fps=spec.fps,
+            resolution=spec.resolution,
+            clip_frames=round(PUBLISHED_CLIP_SECONDS * spec.fps),
+            num_classes=600,
+            source=ALIASES[model],
+        )
+        return LocatedModel(model, _from_hub(ALIASES[model]), metadata, published=True)
+    if model.startswith(("http://", "https://")):
+        local = _from_hub(model)
+        return LocatedModel(model, local, _read_metadata(local), published=True)
+    if model.startswith("gs://"):
+        local = _copy_to_cache(model.rstrip("/"))
+        return LocatedModel(model, local, _read_metadata(local), published=False)
+    if "://" in model:
+        raise ModelError(f"--model {model}: unsupported scheme; use a local path, gs://, a hub URL or an alias "
+                         f"({', '.join(ALIASES)})")
+    if model.endswith(".tflite"):
+        raise ModelError(f"--model {model}: TFLite models are not supported yet; pass the SavedModel folder instead")
+    if not os.path.exists(model):
+        if "-" in model and "/" not in model:
+            raise ModelError(f"--model {model}: unknown alias and no such folder. Aliases: {', '.join(ALIASES)}")
+        raise ModelError(f"--model {model}: no such file or folder")
+    if not os.path.isfile(os.path.join(model, "saved_model.pb")):
+        raise ModelError(f"--model {model}: not a SavedModel folder (no saved_model.pb in it)")
+    local = os.path.abspath(model)
+    return LocatedModel(model, local, _read_metadata(local), published=False)
+
+
+def _read_metadata(local_dir: str) -> ModelMetadata:
+    path = os.path.join(local_dir, METADATA_FILE)
+    if not os.path.exists(path):
+        return ModelMetadata()
+    with open(path, encoding="utf-8") as f:
+        return ModelMetadata.from_json(f.read())
+
+
+def _from_hub(handle: str) -> str:
+    """Downloads (once) and caches a TF Hub / Kaggle model the way tensorflow-hub does, returning its folder."""
+    os.environ.setdefault("TFHUB_CACHE_DIR", os.path.join(cache_dir(), "tfhub"))
+    import tensorflow_hub as hub  # heavy: imported only when a hub model is asked for
+
+    try:
+        return hub.resolve(handle)
+    except Exception as exc:
+        raise ModelError(f"cannot download the model {handle} ({type(exc).__name__}: {exc}). {OFFLINE_HELP}") from exc
+
+
+def _copy_to_cache(uri: str) -> str:
+    """Copies a remote SavedModel folder into the local cache (TensorFlow and LiteRT read local files only)."""
+    target = os.path.join(cache_dir(), "models", hashlib.sha256(uri.encode()).hexdigest()[:16])
+    complete = os.path.join(target, ".complete")
+    if os.path.exists(complete):
+        return target
+    matches = FileSystems.match([uri + "/**"])[0].metadata_list
+    if not any(posixpath.basename(m.path) == "saved_model.pb" for m in matches):
+        raise ModelError(f"--model {uri}: no SavedModel there (no saved_model.pb below it)")
+    for m in matches:
+        dest = os.path.join(target, os.path.relpath(m.path[len(uri) + 1 :]))
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        with FileSystems.open(m.path, compression_type=CompressionTypes.UNCOMPRESSED) as src, open(dest, "wb") as out:
+            while chunk := src.read(1 << 20):
+                out.write(chunk)
+    open(complete, "w").close()
+    return target
+
+
+def load_labels(labels: Optional[str], located: LocatedModel) -> list[str]:
+    """Class names in classifier order: `--label_file`, else the model's own labels.txt, else (published models only)
+    the published Kinetics-600 file, downloaded once and cached."""
+    if labels:
+        if not FileSystems.exists(labels):
+            raise ModelError(f"--label_file {labels}: no such file")
+        with FileSystems.open(labels, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            return _parse_labels(f.read())
+    own = os.path.join(located.local_dir, LABELS_FILE)
+    if os.path.exists(own):
+        with open(own, "rb") as f:
+            return _parse_labels(f.read())
+    if located.published:
+        return _parse_labels(_cached_kinetics_labels())
+    raise ModelError(
+        f"the model {located.source} has no labels.txt beside it: pass --label_file FILE (one class name a line, in "
+        "classifier order; for Kinetics-600 models the file the MoViNet tutorial uses)"
+    )
+
+
+def _parse_labels(data: bytes) -> list[str]:
+    return [line.strip() for line in data.decode("utf-8").splitlines() if line.strip()]
+
+
+def _cached_kinetics_labels() -> bytes:
+    path = os.path.join(cache_dir(), "kinetics_600_labels.txt")
+    if not os.path.exists(path):
+        try:
+            with urllib.request.urlopen(KINETICS_600_LABELS_URL, timeout=30) as response:
+                data = response.read()
+        except OSError as exc:
+            raise ModelError(
+                f"cannot download the Kinetics-600 labels from {KINETICS_600_LABELS_URL} ({exc}); "
+                "pass --label_file FILE with the 600 class names"
+            ) from exc
+        if not hashlib.sha256(data).hexdigest().startswith(KINETICS_600_LABELS_SHA256):
+            raise ModelError(f"the file at {KINETICS_600_LABELS_URL} is not the Kinetics-600 label file")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path + ".tmp", "wb") as f:
+            f.write(data)
+        os.replace(path + ".tmp", path)
+    with open(path, "rb") as f:
+        return f.read()

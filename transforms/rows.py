@@ -1,0 +1,98 @@
+"""Step 4 of a video's path: turn scored clips, video facts and errors into rows of the tables in `schema.py`.
+
+Each builder emits exactly its schema's field names, in order (tests hold them to it). A video's own `top_k` is the average of its clips'
+probabilities weighted by clip duration (`ClipAverage`), so a short tail clip counts for what it covers.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple, Optional, Sequence
+
+import apache_beam as beam
+import numpy as np
+
+from vidlabel.transforms.types import ClipKey, VideoError, VideoInfo
+
+
+class RowContext(NamedTuple):
+    """What every row of one run shares."""
+
+    labels: tuple[str, ...]
+    top_k: int
+    model: str
+    run_id: str
+    all_scores: bool
+
+
+def top_k(probabilities: np.ndarray, labels: Sequence[str], k: int) -> list[dict]:
+    """The k most probable classes, best first (ties keep classifier order)."""
+    best = np.argsort(-probabilities, kind="stable")[:k]
+    return [{"label": labels[i], "score": float(probabilities[i])} for i in best]
+
+
+def prediction_row(key: ClipKey, probabilities: np.ndarray, ctx: RowContext) -> dict:
+    row = {
+        **key._asdict(),
+        "top_k": top_k(probabilities, ctx.labels, ctx.top_k),
+        "scores": probabilities.astype(np.float32).tolist() if ctx.all_scores else None,
+        "model": ctx.model,
+        "run_id": ctx.run_id,
+    }
+    return row
+
+
+class ClipAverage(beam.CombineFn):
+    """Duration-weighted mean of a video's clip probabilities: (duration_s, probabilities) -> probabilities.
+
+    As a CombineFn it is pre-combined where the clips are scored, so only one vector per video crosses the shuffle.
+    """
+
+    def create_accumulator(self):
+        return 0.0, None
+
+    def add_input(self, acc, weighted):
+        total, weighted_sum = acc
+        weight, probabilities = weighted
+        contribution = np.asarray(probabilities, dtype=np.float64) * weight
+        return total + weight, contribution if weighted_sum is None else weighted_sum + contribution
+
+    def merge_accumulators(self, accumulators):
+        total, weighted_sum = 0.0, None
+        for t, s in accumulators:
+            total += t
+            if s is not None:
+                weighted_sum = s if weighted_sum is None else weighted_sum + s
+        return total, weighted_sum
+
+    def extract_output(self, acc):
+        total, weighted_sum = acc
+        if weighted_sum is None:
+            return None
+        return weighted_sum / total if total > 0 else weighted_sum
+
+
+def video_row(
+    uri: str, info: Optional[VideoInfo], error: Optional[VideoError], average: Optional[np.ndarray], ctx: RowContext
+) -> dict:
+    """The one row a file gets in the videos table, ok or not."""
+    row = {
+        "video_uri": uri,
+        "status": "ok" if error is None else "error",
+        "error": None if error is None else error.message,
+        "duration_s": info.duration_s if info else None,
+        "source_fps": info.source_fps if info else None,
+        "width": info.width if info else None,
+        "height": info.height if info else None,
+        "rotation": info.rotation if info else None,
+        "codec": info.codec if info else None,
+        "num_frames": info.num_frames if info else None,
+        "num_clips": info.num_clips if info else 0,
+        "top_k": top_k(average, ctx.labels, ctx.top_k) if average is not None and error is None else None,
+        "model": ctx.model,
+        "run_id": ctx.run_id,
+    }
+    return row
+
+
+def error_row(error: VideoError, ctx: RowContext) -> dict:
+    row = {**error._asdict(), "run_id": ctx.run_id}
+    return row

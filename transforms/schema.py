@@ -1,0 +1,57 @@
+"""The three Parquet tables vidlabel writes, declared once. Row builders emit exactly these field names.
+
+- predictions-*.parquet: one row per clip.
+- videos-*.parquet: exactly one row per input file, `status` "ok" or "error".
+- errors-*.parquet: one row per failed file.
+"""
+import pyarrow as pa
+
+TOP_K = pa.list_(pa.struct([("label", pa.string()), ("score", pa.float32())]))
+
+PREDICTIONS = pa.schema(
+    [
+        ("video_uri", pa.string()),
+        ("clip_index", pa.int32()),
+        ("start_s", pa.float64()),
+        ("end_s", pa.float64()),
+        ("start_frame", pa.int64()),
+        ("end_frame", pa.int64()),
+        ("top_k", TOP_K),
+        # Full probability vector in classifier order; null unless --all_scores.
+        ("scores", pa.list_(pa.float32())),
+        ("model", pa.string()),
+        ("run_id", pa.string()),
+    ]
+)
+
+VIDEOS = pa.schema(
+    [
+        ("video_uri", pa.string()),
+        ("status", pa.string()),
+        ("error", pa.string()),
+        ("duration_s", pa.float64()),
+        ("source_fps", pa.float64()),
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("rotation", pa.int32()),
+        ("codec", pa.string()),
+        ("num_frames", pa.int64()),
+        ("num_clips", pa.int32()),
+        # Clip probabilities averaged with clip durations as weights, best first.
+        ("top_k", TOP_K),
+        ("model", pa.string()),
+        ("run_id", pa.string()),
+    ]
+)
+
+ERRORS = pa.schema(
+    [
+        ("video_uri", pa.string()),
+        ("stage", pa.string()),
+        ("error_class", pa.string()),
+        ("message", pa.string()),
+        ("run_id", pa.string()),
+    ]
+)
+
+TABLES = {"predictions": PREDICTIONS, "videos": VIDEOS, "errors": ERRORS}
