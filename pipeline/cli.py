@@ -33,6 +33,7 @@ commands:
 
 
 def main(argv: Optional[list[str]] = None, test_pipeline: Optional[beam.Pipeline] = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter, here and in workers
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE, end="")

@@ -70,11 +70,9 @@ class LabelVideos(beam.PTransform):
             )
         )
         errors = decoded[VIDEO_ERROR] | "ToErrorRows" >> beam.Map(rows.error_row, ctx)
-        _ = (
-            (decoded[VIDEO_INFO], decoded[VIDEO_ERROR])
-            | "FinishedVideos" >> beam.Flatten()
-            | "ReportProgress" >> beam.ParDo(ReportProgress(self._progress_path))
-        )
+        # One step per output rather than a Flatten, which the local runner may materialise instead of fusing.
+        _ = decoded[VIDEO_INFO] | "ReportVideosDone" >> beam.ParDo(ReportProgress(self._progress_path))
+        _ = decoded[VIDEO_ERROR] | "ReportVideosFailed" >> beam.ParDo(ReportProgress(self._progress_path))
         return {"predictions": predictions, "videos": videos, "errors": errors}
 
 

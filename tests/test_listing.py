@@ -1,0 +1,72 @@
+"""Listing rules, and the ListVideos transform on a real Beam runner agreeing with the launcher's listing."""
+import os
+import urllib.parse
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from vidlabel.pipeline.plan import list_videos
+from vidlabel.transforms import listing
+
+EXTS = listing.normalise_extensions(listing.DEFAULT_EXTENSIONS)
+
+
+def make_tree(root):
+    (root / "a" / "b").mkdir(parents=True)
+    for rel in ["x.MP4", "a/y.mkv", "a/b/z.WebM", "a/b/notes.txt", "a/b/noext", "a/.hidden.avi"]:
+        (root / rel).write_bytes(b"")
+    os.symlink(root, root / "a" / "loop")  # a symlink loop must not hang or repeat the listing
+    return root
+
+
+def test_folder_is_searched_recursively_for_video_extensions_case_insensitively(tmp_path):
+    root = make_tree(tmp_path)
+    found = list_videos([str(root)], None, EXTS)
+    assert found == sorted(str(root / p) for p in ["x.MP4", "a/y.mkv", "a/b/z.WebM", "a/.hidden.avi"])
+
+
+def test_extensions_flag_changes_what_folders_give(tmp_path):
+    root = make_tree(tmp_path)
+    assert list_videos([str(root)], None, listing.normalise_extensions([".TXT"])) == [str(root / "a/b/notes.txt")]
+
+
+def test_glob_and_single_file_take_exactly_what_they_name(tmp_path):
+    root = make_tree(tmp_path)
+    assert list_videos([str(root / "a" / "b" / "*")], None, EXTS) == sorted(
+        str(root / "a/b" / n) for n in ["z.WebM", "notes.txt", "noext"]
+    )
+    assert list_videos([str(root / "a/b/notes.txt")], None, EXTS) == [str(root / "a/b/notes.txt")]
+
+
+def test_manifest_skips_blanks_and_comments_and_resolves_relative_paths(tmp_path):
+    root = make_tree(tmp_path)
+    manifest = root / "list.txt"
+    manifest.write_text(f"# my videos\n\nx.MP4\n  a/y.mkv  \n{root}/a/b/z.WebM\nx.MP4\ngs://bucket/v.mp4\n")
+    assert list_videos([], str(manifest), EXTS) == sorted(
+        [str(root / "x.MP4"), str(root / "a/y.mkv"), str(root / "a/b/z.WebM"), "gs://bucket/v.mp4"]
+    )
+
+
+def test_non_utf8_file_names_get_a_reversible_utf8_uri(tmp_path):
+    name = os.fsdecode(b"caf\xe9.mp4")  # Latin-1 bytes: not valid UTF-8
+    (tmp_path / name).write_bytes(b"")
+    [uri] = list_videos([str(tmp_path)], None, EXTS)
+    uri.encode("utf-8")
+    assert uri.startswith("file://") and uri.endswith("caf%E9.mp4")
+    assert urllib.parse.unquote_to_bytes(uri[len("file://"):]) == os.fsencode(str(tmp_path / name))
+    assert listing.to_local_path(uri) == str(tmp_path / name)
+
+
+def test_list_videos_transform_matches_the_launcher_and_lists_each_file_once(tmp_path):
+    root = make_tree(tmp_path)
+    manifest = root / "list.txt"
+    manifest.write_text("x.MP4\na/y.mkv\n")
+    inputs = [str(root), str(root / "a" / "b" / "*.txt")]
+    expected = list_videos(inputs, str(manifest), EXTS)
+    options = PipelineOptions(runner="FnApiRunner")
+    with TestPipeline(options=options) as p:
+        uris = p | listing.ListVideos(inputs, str(manifest), EXTS)
+        assert_that(uris, equal_to(expected))
+    assert len(expected) == len(set(expected)) == 5
