@@ -21,6 +21,8 @@ RUNTIME = [
     "google-cloud-storage>=2.18",
     "numpy>=1.26",
     "tqdm>=4.66",
+    # tensorflow-hub 0.16 imports pkg_resources, which setuptools 81 removed.
+    "setuptools>=70,<81",
 ]
 EXTRAS = {
     # Model Garden builds and exports MoViNet models; it pins TensorFlow and pulls ~77 packages, so it stays out of

@@ -16,7 +16,6 @@ from apache_beam.io.filesystems import FileSystems
 
 from vidlabel.pipeline.options import UsageError, VidlabelOptions
 from vidlabel.transforms import clips, listing, models, schema
-from vidlabel.transforms.handlers import MovinetClassifier
 from vidlabel.transforms.types import ClipSpec, PUBLISHED_CLIP_SECONDS
 
 
@@ -45,13 +44,13 @@ def plan_job(opts: VidlabelOptions) -> JobPlan:
 
     try:
         located = models.locate_model(opts.model)
-        classifier = MovinetClassifier(located.local_dir, located.metadata.output_key)
+        signature = models.read_signature(located.local_dir, located.metadata.output_key)
         labels = models.load_labels(opts.label_file, located)
     except models.ModelError as exc:
         raise UsageError(str(exc)) from exc
-    if len(labels) != classifier.num_classes:
+    if len(labels) != signature.num_classes:
         raise UsageError(
-            f"the labels have {len(labels)} names but the model scores {classifier.num_classes} classes: pass the "
+            f"the labels have {len(labels)} names but the model scores {signature.num_classes} classes: pass the "
             "--label_file that belongs to this model"
         )
     if opts.top_k > len(labels):
@@ -65,9 +64,9 @@ def plan_job(opts: VidlabelOptions) -> JobPlan:
         output=output,
         model_dir=located.local_dir,
         model_name=opts.model,
-        output_key=classifier.output_key,
+        output_key=signature.output_key,
         labels=tuple(labels),
-        clip_spec=clip_spec(opts, located.metadata, classifier.input_shape),
+        clip_spec=clip_spec(opts, located.metadata, signature.input_shape),
         top_k=opts.top_k,
         all_scores=opts.all_scores,
         batch_size=opts.batch_size,

@@ -124,8 +124,7 @@ def test_classifier_contract_and_mixed_shape_batches(small_model):
     from vidlabel.transforms.handlers import MovinetSavedModelHandler
 
     classifier = MovinetClassifier(str(small_model))
-    assert classifier.input_shape == (None, None, None, None, 3) and classifier.num_classes == 600
-    assert classifier.output_key == "classifier_head"
+    assert classifier.signature == (( None, None, None, None, 3), "classifier_head", 600)
     handler = MovinetSavedModelHandler(str(small_model), output_key=None, max_batch_size=4, model_name="m")
     rng = np.random.default_rng(0)
     batch = [rng.random((n, 32, 32, 3), dtype=np.float32) for n in (8, 3, 8)]

@@ -22,44 +22,18 @@ class MovinetClassifier:
     def __init__(self, model_dir: str, output_key: Optional[str] = None):
         import tensorflow as tf  # imported here: TF objects must never be pickled with the pipeline
 
+        self.signature = models.read_signature(model_dir, output_key)
         self._tf = tf
         try:
-            self._model = tf.saved_model.load(model_dir)
+            self._model = tf.saved_model.load(model_dir)  # kept: the signature needs its variables alive
+            self._fn = self._model.signatures[models.SERVING_SIGNATURE]
         except Exception as exc:
             raise models.ModelError(f"cannot load the SavedModel in {model_dir}: {exc}") from exc
-        signatures = self._model.signatures
-        if models.SERVING_SIGNATURE not in signatures:
-            raise models.ModelError(
-                f"{model_dir} has no '{models.SERVING_SIGNATURE}' signature (it has: {', '.join(signatures) or 'none'});"
-                " vidlabel runs MoViNet base (classification) SavedModels"
-            )
-        self._fn = signatures[models.SERVING_SIGNATURE]
-        inputs = self._fn.structured_input_signature[1]
-        if models.INPUT_KEY not in inputs:
-            raise models.ModelError(f"{model_dir}: the serving signature takes {list(inputs)}, not '{models.INPUT_KEY}'")
-        self.input_shape = tuple(inputs[models.INPUT_KEY].shape.as_list())  # [B, T, H, W, 3], None = dynamic
-        outputs = self._fn.structured_outputs
-        self.output_key = output_key or _logits_key(outputs, model_dir)
-        if self.output_key not in outputs:
-            raise models.ModelError(f"{model_dir}: no output named '{self.output_key}' (outputs: {list(outputs)})")
-        self.num_classes = outputs[self.output_key].shape[-1]
 
     def probabilities(self, clips: np.ndarray) -> np.ndarray:
         tf = self._tf
-        logits = self._fn(**{models.INPUT_KEY: tf.constant(clips, dtype=tf.float32)})[self.output_key]
+        logits = self._fn(**{models.INPUT_KEY: tf.constant(clips, dtype=tf.float32)})[self.signature.output_key]
         return tf.nn.softmax(logits, axis=-1).numpy()
-
-
-def _logits_key(outputs: dict, model_dir: str) -> str:
-    for key in models.LOGITS_KEYS:
-        if key in outputs:
-            return key
-    if len(outputs) == 1:
-        return next(iter(outputs))
-    raise models.ModelError(
-        f"{model_dir}: cannot tell which output holds the logits ({list(outputs)}); set output_key in its "
-        f"{models.METADATA_FILE}"
-    )
 
 
 class MovinetSavedModelHandler(ModelHandler[np.ndarray, PredictionResult, MovinetClassifier]):

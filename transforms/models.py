@@ -17,7 +17,7 @@ import json
 import os
 import posixpath
 import urllib.request
-from typing import Optional
+from typing import NamedTuple, Optional
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
@@ -124,6 +124,66 @@ def locate_model(model: str) -> LocatedModel:
         raise ModelError(f"--model {model}: not a SavedModel folder (no saved_model.pb in it)")
     local = os.path.abspath(model)
     return LocatedModel(model, local, _read_metadata(local), published=False)
+
+
+class ServingSignature(NamedTuple):
+    """The serving signature of a SavedModel, read from `saved_model.pb` without loading the model."""
+
+    input_shape: tuple  # [B, T, H, W, 3]; None where dynamic
+    output_key: str  # the output holding the logits
+    num_classes: int
+
+
+def read_signature(local_dir: str, output_key: Optional[str] = None) -> ServingSignature:
+    """Checks that a folder holds a readable MoViNet classification SavedModel and describes its interface.
+
+    Parsing the graph proto and the variables index takes well under a second, where a full load restores about a
+    thousand functions (~10-20 s for MoViNet), so the launcher can refuse a broken model before any work at little
+    cost; the workers then load it for real.
+    """
+    from tensorflow.core.protobuf import saved_model_pb2
+    import tensorflow as tf
+
+    saved_model = saved_model_pb2.SavedModel()
+    try:
+        with open(os.path.join(local_dir, "saved_model.pb"), "rb") as f:
+            saved_model.ParseFromString(f.read())
+        tf.train.load_checkpoint(os.path.join(local_dir, "variables", "variables")).get_variable_to_shape_map()
+    except Exception as exc:
+        raise ModelError(f"cannot load the SavedModel in {local_dir}: {type(exc).__name__}: {exc}") from exc
+    signatures = saved_model.meta_graphs[0].signature_def if saved_model.meta_graphs else {}
+    if SERVING_SIGNATURE not in signatures:
+        raise ModelError(
+            f"{local_dir} has no '{SERVING_SIGNATURE}' signature (it has: {', '.join(signatures) or 'none'}); "
+            "vidlabel runs MoViNet base (classification) SavedModels"
+        )
+    signature = signatures[SERVING_SIGNATURE]
+
+    def shape(tensor_info):
+        return tuple(None if d.size < 0 else d.size for d in tensor_info.tensor_shape.dim)
+
+    if INPUT_KEY not in signature.inputs:
+        raise ModelError(f"{local_dir}: the serving signature takes {list(signature.inputs)}, not '{INPUT_KEY}'")
+    outputs = {name: shape(info) for name, info in signature.outputs.items()}
+    key = output_key or _logits_key(outputs, local_dir)
+    if key not in outputs:
+        raise ModelError(f"{local_dir}: no output named '{key}' (outputs: {list(outputs)})")
+    num_classes = outputs[key][-1] if outputs[key] else None
+    if not num_classes:
+        raise ModelError(f"{local_dir}: the output '{key}' has no fixed number of classes ({outputs[key]})")
+    return ServingSignature(shape(signature.inputs[INPUT_KEY]), key, num_classes)
+
+
+def _logits_key(outputs: dict, local_dir: str) -> str:
+    for key in LOGITS_KEYS:
+        if key in outputs:
+            return key
+    if len(outputs) == 1:
+        return next(iter(outputs))
+    raise ModelError(
+        f"{local_dir}: cannot tell which output holds the logits ({list(outputs)}); set output_key in its "
+        f"{METADATA_FILE}"
+    )
 
 
 def _read_metadata(local_dir: str) -> ModelMetadata:

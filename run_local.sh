@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# vidlabel on this machine, with Beam's local runner (FnApiRunner, one worker process per core).
+#
+#   ./run_local.sh --input VIDEOS --output OUT [flags]   label videos (same as `vidlabel run ...`)
+#   ./run_local.sh export-model ... | run ...             any vidlabel command
+#   ./run_local.sh test [pytest args]                     install the test extras and run the test suite
+#   ./run_local.sh                                        offline sample: label ../shared/videos with a MoViNet-A0
+#                                                         built here with random weights (its labels mean nothing)
+#
+# On first use it creates the virtual environment .venv (or $VIDLABEL_VENV) and installs vidlabel into it; it
+# reinstalls when setup.py changes. Needs python3 >= 3.10 with venv.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+venv="${VIDLABEL_VENV:-.venv}"
+python="${PYTHON:-python3}"
+
+install() {  # install EXTRAS: once per set of extras and version of setup.py
+  local extras="$1" stamp="$venv/.vidlabel-installed-${1//,/-}"
+  if [ ! -x "$venv/bin/python" ]; then
+    echo "run_local.sh: creating $venv" >&2
+    "$python" -m venv "$venv"
+  fi
+  if [ ! -f "$stamp" ] || [ setup.py -nt "$stamp" ]; then
+    echo "run_local.sh: installing vidlabel[$extras] into $venv (first time: several minutes)" >&2
+    "$venv/bin/python" -m pip install -q --upgrade pip "setuptools>=70,<81" wheel
+    "$venv/bin/python" -m pip install -q -e ".[$extras]"
+    touch "$stamp"
+  fi
+}
+
+case "${1:-}" in
+  test)
+    shift
+    install export,test
+    exec "$venv/bin/python" -m pytest "$@"
+    ;;
+  "")
+    install export
+    sample_model="models/a0-random"
+    if [ ! -f "$sample_model/saved_model.pb" ]; then
+      "$venv/bin/vidlabel" export-model --variant a0 --mode base --random_weights --seed 0 --out "$sample_model"
+    fi
+    labels=()
+    [ -f ../shared/labels/kinetics_600_labels.txt ] && labels=(--label_file ../shared/labels/kinetics_600_labels.txt)
+    exec "$venv/bin/vidlabel" run --input ../shared/videos --output out/sample --overwrite \
+      --model "$sample_model" "${labels[@]}" --fps 1 --resolution 112 --clip_seconds 8
+    ;;
+  run | export-model | -h | --help | -V | --version)
+    install export
+    exec "$venv/bin/vidlabel" "$@"
+    ;;
+  *)
+    install export
+    exec "$venv/bin/vidlabel" run "$@"
+    ;;
+esac

@@ -1,0 +1,117 @@
+"""Bad flags stop `vidlabel run` before any work, with exit status 2 and a message that says how to fix it.
+
+These call the command's `main` in this process (the same code path as the console script, without paying a
+Python and TensorFlow start-up per case)."""
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import VIDEOS
+from vidlabel.pipeline import cli
+from vidlabel.transforms import schema
+
+VIDEO = VIDEOS / "bear_vp9_161x121_odd.webm"
+
+
+@pytest.fixture
+def refused(capsys, tmp_path):
+    def check(*args, expect):
+        try:
+            status = cli.main(["run", *map(str, args)])
+        except SystemExit as exc:  # argparse's own errors (e.g. a value not among --resize's choices)
+            status = exc.code
+        err = capsys.readouterr().err
+        assert status == 2, err[-3000:]
+        assert expect in err, err[-3000:]
+        assert not list((tmp_path / "out").glob("predictions-*.parquet"))
+
+    return check
+
+
+def test_no_input(refused, tmp_path):
+    refused("--output", tmp_path / "out", expect="--input PATH")
+
+
+def test_no_output(refused, tmp_path):
+    refused("--input", VIDEO, expect="--output DIR")
+
+
+def test_input_does_not_exist(refused, tmp_path):
+    refused("--input", tmp_path / "nope", "--output", tmp_path / "out", expect="no such file or folder")
+
+
+def test_folder_without_videos(refused, tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.txt").write_text("x")
+    refused("--input", tmp_path / "docs", "--output", tmp_path / "out", expect="--extensions")
+
+
+def test_glob_matching_nothing(refused, tmp_path):
+    refused("--input", tmp_path / "*.mp4", "--output", tmp_path / "out", expect="matched no file")
+
+
+def test_empty_manifest(refused, tmp_path):
+    (tmp_path / "m.txt").write_text("# nothing yet\n\n")
+    refused("--manifest", tmp_path / "m.txt", "--output", tmp_path / "out", expect="lists no video")
+
+
+def test_unwritable_output(refused, tmp_path):
+    (tmp_path / "file").write_text("x")
+    refused("--input", VIDEO, "--output", tmp_path / "file" / "out", expect="cannot write there")
+
+
+def test_unknown_alias(refused, tmp_path):
+    refused("--input", VIDEO, "--output", tmp_path / "out", "--model", "a9-base", expect="a0-base")
+
+
+def test_not_a_savedmodel(refused, tmp_path):
+    (tmp_path / "empty").mkdir()
+    refused("--input", VIDEO, "--output", tmp_path / "out", "--model", tmp_path / "empty", expect="not a SavedModel")  # fmt: skip
+
+
+def test_unreadable_savedmodel(refused, tmp_path):
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "saved_model.pb").write_bytes(b"\x00garbage" * 10)
+    refused("--input", VIDEO, "--output", tmp_path / "out", "--model", tmp_path / "broken", expect="cannot load the SavedModel")  # fmt: skip
+
+
+def test_published_alias_offline_says_what_to_do(refused, tmp_path, monkeypatch):
+    monkeypatch.setenv("VIDLABEL_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("TFHUB_CACHE_DIR", raising=False)
+    refused("--input", VIDEO, "--output", tmp_path / "out", "--model", "a0-base", expect="vidlabel export-model")
+
+
+@pytest.mark.parametrize(
+    "flags, expect",
+    [(["--clip_seconds", "-1"], "--clip_seconds must be a positive"),
+     (["--clip_seconds", "0.1"], "shorter than one frame"),
+     (["--stride_seconds", "0.01"], "shorter than one frame"),
+     (["--top_k", "0"], "--top_k must be at least 1"),
+     (["--top_k", "601"], "more than the model's 600 classes"),
+     (["--resize", "squash"], "invalid choice"),
+     (["--no_such_flag", "1"], "unknown flag")],
+)  # fmt: skip
+def test_bad_numbers_and_flags(refused, flags, expect, tmp_path, small_model):
+    refused("--input", VIDEO, "--output", tmp_path / "out", "--model", small_model, *flags, expect=expect)  # fmt: skip
+
+
+def test_labels_that_do_not_fit_the_model(refused, tmp_path, small_model):
+    (tmp_path / "labels.txt").write_text("cat\ndog\n")
+    refused("--input", VIDEO, "--output", tmp_path / "out", "--model", small_model, "--label_file",
+            tmp_path / "labels.txt", expect="the labels have 2 names")  # fmt: skip
+
+
+def test_existing_result_needs_overwrite_which_replaces_every_old_shard(refused, tmp_path, small_model, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = [out / f"videos-0000{i}-of-00003.parquet" for i in range(3)]
+    for path in stale:
+        pq.write_table(schema.VIDEOS.empty_table(), path)
+    refused("--input", VIDEO, "--output", out, "--model", small_model, expect="--overwrite")
+    assert all(p.exists() for p in stale)
+
+    status = cli.main(["run", "--input", str(VIDEO), "--output", str(out), "--model", str(small_model), "--overwrite",
+                       "--direct_running_mode", "in_memory", "--direct_num_workers", "1"])  # fmt: skip
+    assert status == 0, capsys.readouterr().err[-3000:]
+    assert not any(p.exists() for p in stale)
+    assert duckdb.sql(f"select status from '{out}/videos-*.parquet'").fetchall() == [("ok",)]
