@@ -115,3 +115,13 @@ def test_existing_result_needs_overwrite_which_replaces_every_old_shard(refused,
     assert status == 0, capsys.readouterr().err[-3000:]
     assert not any(p.exists() for p in stale)
     assert duckdb.sql(f"select status from '{out}/videos-*.parquet'").fetchall() == [("ok",)]
+
+
+def test_model_without_metadata_needs_resolution_and_fps(refused, tmp_path, small_model):
+    import shutil
+
+    bare = tmp_path / "bare"
+    shutil.copytree(small_model, bare, ignore=shutil.ignore_patterns("vidlabel.json"))
+    base = ["--input", VIDEO, "--output", tmp_path / "out", "--model", bare]
+    refused(*base, expect="pass --resolution N")
+    refused(*base, "--resolution", "32", expect="pass --fps N")
