@@ -21,6 +21,8 @@ RUNTIME = [
     "google-cloud-storage>=2.18",
     "numpy>=1.26",
     "tqdm>=4.66",
+    "ai-edge-litert>=2.0",  # LiteRT: runs the TFLite stream models (tf.lite.Interpreter is deprecated)
+    "matplotlib>=3.8",  # `vidlabel plot`
     # tensorflow-hub 0.16 imports pkg_resources, which setuptools 81 removed.
     "setuptools>=70,<81",
 ]

@@ -1,10 +1,15 @@
 """`vidlabel export-model`: build MoViNet with the official Model Garden code and export it as published.
 
-The published base SavedModels are what Model Garden's `tools/export_saved_model.py` writes: signature
+The published SavedModels are what Model Garden's `tools/export_saved_model.py` writes. Base: signature
 `serving_default`, input `image` float32 [B, T, H, W, 3] in [0, 1], output `classifier_head` [B, num_classes]
-logits. This command calls that same exporter, from a Model Garden checkpoint (`--checkpoint`) or from seeded random
+logits. Stream: signatures `init_states` (input shape -> zero states) and `call` (image + states -> `logits` +
+states), from the causal (2+1)D model. `--tflite` converts the stream model as Model Garden's export test does (a
+second export with a static [1, 1, H, W, 3] input and no bundled `init_states`, then TFLiteConverter), optionally
+with dynamic-range int8 weights (`--quantize int8`).
+
+This command calls that same exporter, from a Model Garden checkpoint (`--checkpoint`) or from seeded random
 weights (`--random_weights --seed N`: same seed, same weights), and writes `vidlabel.json` and `labels.txt` beside
-the SavedModel so that `vidlabel run --model DIR` needs no other flag.
+the SavedModel so that `vidlabel run --model DIR` (or `--model DIR/model.tflite`) needs no other flag.
 
 It needs the `export` extra (`pip install 'vidlabel[export]'`, which brings tf-models-official).
 """
@@ -14,6 +19,7 @@ import argparse
 import os
 import shutil
 import sys
+from typing import Optional
 
 from vidlabel.transforms import models
 from vidlabel.transforms.types import MOVINET_VARIANTS, PUBLISHED_CLIP_SECONDS
@@ -38,6 +44,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--resolution", type=int, help="Input side recorded in the metadata (default: the variant's).")
     p.add_argument("--fps", type=float, help="Frame rate recorded in the metadata (default: the variant's).")
     p.add_argument("--frames", type=int, help="Frames per clip (default: 10 seconds at the frame rate).")
+    p.add_argument("--tflite", action="store_true", help="Stream mode: also write model.tflite (LiteRT).")
+    p.add_argument("--quantize", choices=("int8",), help="With --tflite: dynamic-range int8 weights.")
     return p
 
 
@@ -45,6 +53,10 @@ def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     if os.path.exists(args.out) and os.listdir(args.out):
         parser().error(f"--out {args.out} already exists and is not empty; choose a new folder")
+    if (args.tflite or args.quantize) and args.mode != "stream":
+        parser().error("--tflite and --quantize need --mode stream (TFLite runs the streaming model)")
+    if args.quantize and not args.tflite:
+        parser().error("--quantize int8 quantizes the TFLite model: add --tflite")
     labels = None
     if args.labels:
         with open(args.labels, encoding="utf-8") as f:
@@ -60,59 +72,73 @@ def main(argv: list[str]) -> int:
         resolution=args.resolution or spec.resolution,
         clip_frames=args.frames or round(PUBLISHED_CLIP_SECONDS * fps),
         num_classes=args.num_classes,
-        output_key="classifier_head",
+        output_key="classifier_head" if args.mode == "base" else "logits",
         source=args.checkpoint or f"random weights (seed {args.seed})",
     )
-    export(args.out, metadata, checkpoint=args.checkpoint, seed=args.seed, labels=labels)
+    tflite = (args.quantize or "float32") if args.tflite else None
+    export(args.out, metadata, checkpoint=args.checkpoint, seed=args.seed, labels=labels, tflite=tflite)
     print(f"exported {args.variant}-{args.mode} to {args.out}; run it with: vidlabel run --model {args.out} ...")
     return 0
 
 
-def build_classifier(variant: str, num_classes: int, seed: int):
-    """The Model Garden MoViNet base classifier (non-causal, 3D convolutions), exactly as the exporter builds it."""
+def build_classifier(variant: str, mode: str, num_classes: int, seed: int, input_shape=(None, None, None, None, 3)):
+    """The Model Garden MoViNet classifier exactly as its exporter builds it.
+
+    base: non-causal, 3D convolutions. stream: causal (2+1)D convolutions with external states, hard-swish
+    activations: the configuration of Model Garden's stream/TFLite export, which converts to TFLite."""
     import tf_keras
     from official.projects.movinet.modeling import movinet, movinet_model
 
     tf_keras.utils.set_random_seed(seed)
-    input_specs = tf_keras.layers.InputSpec(shape=[None, None, None, None, 3])
+    input_specs = tf_keras.layers.InputSpec(shape=list(input_shape))
+    stream = mode == "stream"
+    activation = "hard_swish" if stream else "simple_swish"  # the exporter swaps swish for its custom-gradient-free twin
     backbone = movinet.Movinet(
         model_id=variant,
-        causal=False,
-        conv_type="3d",
-        se_type="3d",
+        causal=stream,
+        conv_type="2plus1d" if stream else "3d",
+        se_type="2plus3d" if stream else "3d",
         input_specs=input_specs,
-        activation="simple_swish",  # the exporter swaps swish for its custom-gradient-free twin
-        gating_activation="sigmoid",
+        activation=activation,
+        gating_activation="hard_sigmoid" if stream else "sigmoid",
         use_positional_encoding=False,
         use_sync_bn=False,
-        use_external_states=False,
+        use_external_states=stream,
     )
     return movinet_model.MovinetClassifier(
         backbone,
         num_classes=num_classes,
-        output_states=False,
+        output_states=stream,
         input_specs={"image": input_specs},
-        activation="simple_swish",
+        activation=activation,
     )
 
 
-def export(out: str, metadata: models.ModelMetadata, *, checkpoint: str | None, seed: int, labels: list[str] | None):
-    """Writes the SavedModel with Model Garden's exporter, then the metadata and labels beside it."""
+def export(
+    out: str,
+    metadata: models.ModelMetadata,
+    *,
+    checkpoint: Optional[str],
+    seed: int,
+    labels: Optional[list[str]],
+    tflite: Optional[str] = None,
+):
+    """Writes the SavedModel with Model Garden's exporter (and model.tflite), then the metadata and labels."""
     try:
         from official.projects.movinet.tools import export_saved_model
     except ImportError:
         sys.exit("vidlabel export-model needs Model Garden: pip install 'vidlabel[export]' (tf-models-official)")
 
+    stream = metadata.mode == "stream"
     staging = out.rstrip("/") + ".partial"
     shutil.rmtree(staging, ignore_errors=True)
-    model = build_classifier(metadata.variant, metadata.num_classes, seed)
+    model = build_classifier(metadata.variant, metadata.mode, metadata.num_classes, seed)
     export_saved_model.export_saved_model(
-        model=model,
-        input_shape=[None, None, None, None, 3],
-        export_path=staging,
-        causal=False,
-        checkpoint_path=checkpoint,
-    )
+        model=model, input_shape=[None, None, None, None, 3], export_path=staging, causal=stream,
+        bundle_input_init_states_fn=True, checkpoint_path=checkpoint,
+    )  # fmt: skip
+    if tflite:
+        write_tflite(model, metadata, seed, staging, quantize=tflite == "int8")
     with open(os.path.join(staging, models.METADATA_FILE), "w", encoding="utf-8") as f:
         f.write(metadata.to_json() + "\n")
     if labels:
@@ -121,3 +147,26 @@ def export(out: str, metadata: models.ModelMetadata, *, checkpoint: str | None, 
     if os.path.exists(out):
         os.rmdir(out)  # empty, checked above
     os.replace(staging, out)
+
+
+def write_tflite(model, metadata: models.ModelMetadata, seed: int, folder: str, *, quantize: bool) -> None:
+    """model.tflite with the same weights as `model`, converted as Model Garden's export test converts it."""
+    import tempfile
+
+    import tensorflow as tf
+    from official.projects.movinet.tools import export_saved_model
+
+    shape = [1, 1, metadata.resolution, metadata.resolution, 3]
+    static = build_classifier(metadata.variant, metadata.mode, metadata.num_classes, seed, input_shape=shape)
+    static.build(shape)
+    static.set_weights(model.get_weights())
+    with tempfile.TemporaryDirectory(prefix="vidlabel-tflite-") as tmp:
+        export_saved_model.export_saved_model(
+            model=static, input_shape=shape, export_path=tmp, causal=True, bundle_input_init_states_fn=False
+        )
+        converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
+        if quantize:
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]  # dynamic-range: int8 weights, float activations
+        flatbuffer = converter.convert()
+    with open(os.path.join(folder, models.TFLITE_FILE), "wb") as f:
+        f.write(flatbuffer)

@@ -12,12 +12,12 @@ from __future__ import annotations
 from typing import Optional
 
 import apache_beam as beam
-from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
+from apache_beam.ml.inference.base import RunInference
 
 from vidlabel.pipeline.plan import JobPlan
 from vidlabel.transforms import rows, schema
 from vidlabel.transforms.decode import VIDEO_ERROR, VIDEO_INFO, DecodeClips
-from vidlabel.transforms.handlers import MovinetSavedModelHandler
+from vidlabel.transforms.handlers import MovinetHandler
 from vidlabel.transforms.listing import ListVideos
 from vidlabel.transforms.progress import ReportProgress
 
@@ -40,22 +40,24 @@ class LabelVideos(beam.PTransform):
         ctx = rows.RowContext(
             labels=plan.labels, top_k=plan.top_k, model=plan.model_name, run_id=plan.run_id, all_scores=plan.all_scores
         )
-        handler = MovinetSavedModelHandler(
-            plan.model_dir, output_key=plan.output_key, max_batch_size=plan.batch_size, model_name=plan.model_name
+        handler = MovinetHandler(
+            plan.model_path,
+            plan.signature,
+            max_batch_size=plan.batch_size,
+            model_name=plan.model_name,
+            carry_states=plan.carry_states,
         )
 
         uris = pbegin | "ListVideos" >> ListVideos(plan.inputs, plan.manifest, plan.extensions)
         decoded = uris | "DecodeClips" >> beam.ParDo(DecodeClips(plan.clip_spec)).with_outputs(
             VIDEO_INFO, VIDEO_ERROR, main="clips"
         )
-        scored = decoded.clips | "ScoreClips" >> RunInference(KeyedModelHandler(handler))
+        scored = decoded.clips | "ScoreClips" >> RunInference(handler)  # PredictionResult(example=ClipKey, ...)
 
-        predictions = scored | "ToPredictionRows" >> beam.MapTuple(
-            lambda key, result: rows.prediction_row(key, result.inference, ctx)
-        )
+        predictions = scored | "ToPredictionRows" >> beam.Map(lambda r: rows.prediction_row(r.example, r.inference, ctx))
         averages = (
             scored
-            | "WeighByClipDuration" >> beam.MapTuple(lambda key, result: (key.video_uri, (key.end_s - key.start_s, result.inference)))
+            | "WeighByClipDuration" >> beam.Map(lambda r: (r.example.video_uri, (r.example.end_s - r.example.start_s, r.inference)))
             | "AverageClipsPerVideo" >> beam.CombinePerKey(rows.ClipAverage())
         )
         videos = (

@@ -77,6 +77,14 @@ class VidlabelOptions(PipelineOptions):
         )
         parser.add_argument("--batch_size", type=int, default=4, help="Most clips scored in one model call.")
         parser.add_argument(
+            "--stream_states",
+            choices=("clip", "video"),
+            default="clip",
+            help="Stream and TFLite models: 'clip' starts every clip from fresh states (rows mean what base-model "
+            "rows mean); 'video' carries states through the whole video (the tutorial's cumulative prediction, "
+            "reported at each clip's last frame).",
+        )
+        parser.add_argument(
             "--extensions",
             default=",".join(DEFAULT_EXTENSIONS),
             help="Comma-separated file extensions taken from folders (case-insensitive).",

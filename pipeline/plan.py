@@ -25,9 +25,10 @@ class JobPlan(NamedTuple):
     extensions: tuple[str, ...]
     num_videos: int  # as listed at launch (files can appear or vanish before the workers get to them)
     output: str
-    model_dir: str  # local SavedModel folder
+    model_path: str  # local SavedModel folder or .tflite file
     model_name: str  # what the rows record as `model`
-    output_key: str
+    signature: models.ServingSignature
+    carry_states: bool  # stream models: carry states across a video's clips instead of resetting per clip
     labels: tuple[str, ...]
     clip_spec: ClipSpec
     top_k: int
@@ -44,7 +45,7 @@ def plan_job(opts: VidlabelOptions) -> JobPlan:
 
     try:
         located = models.locate_model(opts.model)
-        signature = models.read_signature(located.local_dir, located.metadata.output_key)
+        signature = models.read_signature(located.path, located.metadata.output_key)
         labels = models.load_labels(opts.label_file, located)
     except models.ModelError as exc:
         raise UsageError(str(exc)) from exc
@@ -52,6 +53,11 @@ def plan_job(opts: VidlabelOptions) -> JobPlan:
         raise UsageError(
             f"the labels have {len(labels)} names but the model scores {signature.num_classes} classes: pass the "
             "--label_file that belongs to this model"
+        )
+    if opts.stream_states == "video" and signature.kind == "base":
+        raise UsageError(
+            f"--stream_states video needs a stream or TFLite model; {opts.model} is a base model (use "
+            "--stream_states clip, or a stream model such as a0-stream)"
         )
     if opts.top_k > len(labels):
         raise UsageError(f"--top_k {opts.top_k} is more than the model's {len(labels)} classes")
@@ -62,9 +68,10 @@ def plan_job(opts: VidlabelOptions) -> JobPlan:
         extensions=extensions,
         num_videos=len(uris),
         output=output,
-        model_dir=located.local_dir,
+        model_path=located.path,
         model_name=opts.model,
-        output_key=signature.output_key,
+        signature=signature,
+        carry_states=opts.stream_states == "video",
         labels=tuple(labels),
         clip_spec=clip_spec(opts, located.metadata, signature.input_shape),
         top_k=opts.top_k,

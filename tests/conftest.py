@@ -58,3 +58,28 @@ def small_model(tmp_path_factory) -> pathlib.Path:
         "--frames", SMALL["frames"],
     )  # fmt: skip
     return out
+
+
+@pytest.fixture(scope="session")
+def stream_model(tmp_path_factory) -> pathlib.Path:
+    """The causal (2+1)D A0 stream model and its TFLite conversion (model.tflite), same seeded weights."""
+    out = tmp_path_factory.mktemp("models") / "a0-stream-small"
+    vidlabel(
+        "export-model", "--variant", "a0", "--mode", "stream", "--tflite", "--random_weights", "--seed", "7",
+        "--out", out, "--labels", KINETICS_LABELS, "--resolution", SMALL["resolution"], "--fps", SMALL["fps"],
+        "--frames", SMALL["frames"],
+    )  # fmt: skip
+    return out
+
+
+def rss_wrapper(tmp_path) -> pathlib.Path:
+    """A script that runs `vidlabel` in this process and prints its peak resident memory (KiB) last."""
+    script = tmp_path / "peak_rss.py"
+    script.write_text(
+        "import resource, sys\n"
+        "from vidlabel.pipeline import cli\n"
+        "status = cli.main(sys.argv[1:])\n"
+        "print('peak_rss_kib', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+        "sys.exit(status)\n"
+    )
+    return script

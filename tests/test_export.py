@@ -10,7 +10,7 @@ from vidlabel.transforms import models
 
 def test_exported_folder_has_the_published_interface_and_metadata(small_model):
     signature = models.read_signature(str(small_model))
-    assert signature == ((None, None, None, None, 3), "classifier_head", 600)
+    assert signature == ("base", (None, None, None, None, 3), "classifier_head", 600)
     metadata = json.loads((small_model / "vidlabel.json").read_text())
     assert metadata == {
         "variant": "a0", "mode": "base", "fps": SMALL["fps"], "resolution": SMALL["resolution"],
@@ -31,7 +31,7 @@ def test_same_seed_same_weights_other_seed_other_weights():
     from vidlabel.pipeline.export_model import build_classifier
 
     def weights(seed):
-        model = build_classifier("a0", num_classes=600, seed=seed)
+        model = build_classifier("a0", "base", num_classes=600, seed=seed)
         model.build([1, 1, 1, 1, 3])
         return [w.numpy() for w in model.weights]
 

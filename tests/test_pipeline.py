@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from conftest import DECODABLE, SMALL, UNDECODABLE, VIDEOS, vidlabel
-from vidlabel.transforms import schema
+from vidlabel.transforms import models, schema
 from vidlabel.transforms.decode import DecodeClips
-from vidlabel.transforms.handlers import MovinetClassifier
-from vidlabel.transforms.types import ClipSpec
+from vidlabel.transforms.handlers import MovinetHandler, softmax
+from vidlabel.transforms.types import ClipKey, ClipSpec
 
 
 @pytest.fixture(scope="module")
@@ -120,15 +120,18 @@ def test_summary_is_printed(run_output):
     assert "zero_bytes.webm" in result.stderr
 
 
-def test_classifier_contract_and_mixed_shape_batches(small_model):
-    from vidlabel.transforms.handlers import MovinetSavedModelHandler
-
-    classifier = MovinetClassifier(str(small_model))
-    assert classifier.signature == (( None, None, None, None, 3), "classifier_head", 600)
-    handler = MovinetSavedModelHandler(str(small_model), output_key=None, max_batch_size=4, model_name="m")
+def test_handler_contract_and_mixed_shape_batches(small_model):
+    """[B, C] probabilities per clip, in input order; a short tail clip in the same batch is scored on its own."""
+    signature = models.read_signature(str(small_model))
+    assert signature == ("base", (None, None, None, None, 3), "classifier_head", 600)
+    handler = MovinetHandler(str(small_model), signature, max_batch_size=4, model_name="m")
+    model = handler.load_model()
     rng = np.random.default_rng(0)
-    batch = [rng.random((n, 32, 32, 3), dtype=np.float32) for n in (8, 3, 8)]
-    results = list(handler.run_inference(batch, classifier))
+    clips = [rng.random((n, 32, 32, 3), dtype=np.float32) for n in (8, 3, 8)]
+    keys = [ClipKey("v", i, 0.0, 1.0, 0, 0) for i in range(3)]
+    results = list(handler.run_inference(list(zip(keys, clips)), model))
+    assert [r.example for r in results] == keys
     assert [r.inference.shape for r in results] == [(600,)] * 3
-    alone = [classifier.probabilities(clip[None])[0] for clip in batch]  # the short clip is never padded
+    alone = [softmax(model.logits(clip[None])[0])[0] for clip in clips]
     np.testing.assert_allclose([r.inference for r in results], alone, atol=1e-6)
+    assert all(abs(r.inference.sum() - 1) < 1e-5 for r in results)

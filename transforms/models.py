@@ -1,13 +1,19 @@
-"""Where a MoViNet model comes from, what it expects, and what its classes are called.
+"""Where a MoViNet model comes from, which of the three forms it is, what it expects, and its class names.
 
-`--model` takes a published alias (`a0-base` ... `a5-base`), a TF Hub / Kaggle URL, a local SavedModel folder or a
-`gs://` SavedModel folder. Everything is resolved to a local folder before any work starts (hub downloads are
-cached by tensorflow-hub; gs:// folders are copied through Beam's file systems into vidlabel's cache), so the
-workers only ever load local files. A model that cannot be had is a `ModelError` that says what to do: vidlabel
-never falls back to random weights.
+The three forms of the official tutorial:
+- base: a SavedModel whose `serving_default` scores a whole clip [B, T, H, W, 3] at once (3D convolutions);
+- stream: a SavedModel with `init_states` and `call` signatures; frames go through `call` one at a time with the
+  states carried, so memory is constant on any clip or video length;
+- tflite: the stream model converted to TFLite, run with LiteRT, states carried through its signature runner.
 
-Models exported by `vidlabel export-model` carry `vidlabel.json` (variant, rate, resolution, clip length, which
-output holds the logits) and `labels.txt` beside the SavedModel.
+`--model` takes a published alias (`a0-base` ... `a5-base`, `a0-stream` ... `a5-stream`, `a0-stream-tflite` ...
+`a2-stream-tflite`), a TF Hub / Kaggle URL, or a SavedModel folder or `.tflite` file, local or `gs://`. Everything
+is resolved to local files before any work starts (hub downloads are cached by tensorflow-hub; other downloads and
+gs:// copies go to vidlabel's cache), so workers only ever load local files. A model that cannot be had is a
+`ModelError` that says what to do: vidlabel never falls back to random weights.
+
+Models exported by `vidlabel export-model` carry `vidlabel.json` (variant, mode, rate, resolution, clip length,
+which output holds the logits) and `labels.txt` beside the SavedModel, and `model.tflite` when asked for.
 """
 from __future__ import annotations
 
@@ -26,11 +32,18 @@ from vidlabel.transforms.types import MOVINET_VARIANTS, PUBLISHED_CLIP_SECONDS
 
 METADATA_FILE = "vidlabel.json"
 LABELS_FILE = "labels.txt"
-MODES = ("base",)
+TFLITE_FILE = "model.tflite"
+MODES = ("base", "stream")
+KINDS = ("base", "stream", "tflite")
 
 PUBLISHED_HANDLE = "https://tfhub.dev/tensorflow/movinet/{variant}/{mode}/kinetics-600/classification/3"
+PUBLISHED_TFLITE = (
+    "https://tfhub.dev/tensorflow/lite-model/movinet/{variant}/stream/kinetics-600/classification/tflite/float16/1"
+    "?lite-format=tflite"
+)
 ALIASES = {
-    f"{variant}-{mode}": PUBLISHED_HANDLE.format(variant=variant, mode=mode) for variant in MOVINET_VARIANTS for mode in MODES
+    **{f"{v}-{mode}": PUBLISHED_HANDLE.format(variant=v, mode=mode) for v in MOVINET_VARIANTS for mode in MODES},
+    **{f"{v}-stream-tflite": PUBLISHED_TFLITE.format(variant=v) for v in ("a0", "a1", "a2")},
 }
 # The label file the official MoViNet tutorial loads (Kinetics-600, in classifier order).
 KINETICS_600_LABELS_URL = (
@@ -39,6 +52,7 @@ KINETICS_600_LABELS_URL = (
 )
 KINETICS_600_LABELS_SHA256 = "8dfca420"  # prefix of the published file's sha256, checked after download
 SERVING_SIGNATURE = "serving_default"
+STREAM_SIGNATURES = ("init_states", "call")
 INPUT_KEY = "image"
 LOGITS_KEYS = ("classifier_head", "logits")  # published base models, then Model Garden's stream naming
 
@@ -81,7 +95,7 @@ class LocatedModel:
     """A model as a local SavedModel folder, with whatever metadata its source gives."""
 
     source: str  # what the user passed
-    local_dir: str
+    path: str  # local SavedModel folder or .tflite file
     metadata: ModelMetadata
     published: bool  # a published Kinetics-600 model: its labels can be fetched from the published location
 
@@ -91,9 +105,9 @@ def cache_dir() -> str:
 
 
 def locate_model(model: str) -> LocatedModel:
-    """Resolves `--model` to a local SavedModel folder and its metadata, downloading or copying as needed."""
+    """Resolves `--model` to a local SavedModel folder or .tflite file and its metadata, fetching as needed."""
     if model in ALIASES:
-        variant, mode = model.split("-")
+        variant, mode = model.split("-")[:2]
         spec = MOVINET_VARIANTS[variant]
         metadata = ModelMetadata(
             variant=variant,
@@ -104,9 +118,10 @@ def locate_model(model: str) -> LocatedModel:
             num_classes=600,
             source=ALIASES[model],
         )
-        return LocatedModel(model, _from_hub(ALIASES[model]), metadata, published=True)
+        fetch = _download_to_cache if model.endswith("-tflite") else _from_hub
+        return LocatedModel(model, fetch(ALIASES[model]), metadata, published=True)
     if model.startswith(("http://", "https://")):
-        local = _from_hub(model)
+        local = _download_to_cache(model) if "tflite" in model else _from_hub(model)
         return LocatedModel(model, local, _read_metadata(local), published=True)
     if model.startswith("gs://"):
         local = _copy_to_cache(model.rstrip("/"))
@@ -114,64 +129,86 @@ def locate_model(model: str) -> LocatedModel:
     if "://" in model:
         raise ModelError(f"--model {model}: unsupported scheme; use a local path, gs://, a hub URL or an alias "
                          f"({', '.join(ALIASES)})")
-    if model.endswith(".tflite"):
-        raise ModelError(f"--model {model}: TFLite models are not supported yet; pass the SavedModel folder instead")
     if not os.path.exists(model):
         if "-" in model and "/" not in model:
-            raise ModelError(f"--model {model}: unknown alias and no such folder. Aliases: {', '.join(ALIASES)}")
+            raise ModelError(f"--model {model}: unknown alias and no such file or folder. Aliases: {', '.join(ALIASES)}")
         raise ModelError(f"--model {model}: no such file or folder")
-    if not os.path.isfile(os.path.join(model, "saved_model.pb")):
+    if os.path.isdir(model) and not os.path.isfile(os.path.join(model, "saved_model.pb")):
         raise ModelError(f"--model {model}: not a SavedModel folder (no saved_model.pb in it)")
     local = os.path.abspath(model)
     return LocatedModel(model, local, _read_metadata(local), published=False)
 
 
 class ServingSignature(NamedTuple):
-    """The serving signature of a SavedModel, read from `saved_model.pb` without loading the model."""
+    """A model's interface, read without loading it: its form, input shape, logits output and class count."""
 
+    kind: str  # "base", "stream" or "tflite"
     input_shape: tuple  # [B, T, H, W, 3]; None where dynamic
     output_key: str  # the output holding the logits
     num_classes: int
 
 
-def read_signature(local_dir: str, output_key: Optional[str] = None) -> ServingSignature:
-    """Checks that a folder holds a readable MoViNet classification SavedModel and describes its interface.
+def read_signature(path: str, output_key: Optional[str] = None) -> ServingSignature:
+    """Checks that `path` holds a readable MoViNet classifier in one of the three forms and describes it.
 
-    Parsing the graph proto and the variables index takes well under a second, where a full load restores about a
-    thousand functions (~10-20 s for MoViNet), so the launcher can refuse a broken model before any work at little
-    cost; the workers then load it for real.
+    For a SavedModel the graph proto and the variables index are parsed (well under a second), where a full load
+    restores about a thousand functions (~10-20 s for MoViNet), so the launcher can refuse a broken model before any
+    work at little cost; the workers then load it for real. A .tflite file is opened with LiteRT (fast).
     """
+    if not os.path.isdir(path):
+        return _read_tflite_signature(path, output_key)
     from tensorflow.core.protobuf import saved_model_pb2
     import tensorflow as tf
 
     saved_model = saved_model_pb2.SavedModel()
     try:
-        with open(os.path.join(local_dir, "saved_model.pb"), "rb") as f:
+        with open(os.path.join(path, "saved_model.pb"), "rb") as f:
             saved_model.ParseFromString(f.read())
-        tf.train.load_checkpoint(os.path.join(local_dir, "variables", "variables")).get_variable_to_shape_map()
+        tf.train.load_checkpoint(os.path.join(path, "variables", "variables")).get_variable_to_shape_map()
     except Exception as exc:
-        raise ModelError(f"cannot load the SavedModel in {local_dir}: {type(exc).__name__}: {exc}") from exc
+        raise ModelError(f"cannot load the SavedModel in {path}: {type(exc).__name__}: {exc}") from exc
     signatures = saved_model.meta_graphs[0].signature_def if saved_model.meta_graphs else {}
-    if SERVING_SIGNATURE not in signatures:
+    if all(name in signatures for name in STREAM_SIGNATURES):
+        kind, signature = "stream", signatures["call"]
+    elif SERVING_SIGNATURE in signatures:
+        kind, signature = "base", signatures[SERVING_SIGNATURE]
+    else:
         raise ModelError(
-            f"{local_dir} has no '{SERVING_SIGNATURE}' signature (it has: {', '.join(signatures) or 'none'}); "
-            "vidlabel runs MoViNet base (classification) SavedModels"
+            f"{path} has neither a '{SERVING_SIGNATURE}' signature (base model) nor 'init_states' and 'call' "
+            f"(stream model); it has: {', '.join(signatures) or 'none'}"
         )
-    signature = signatures[SERVING_SIGNATURE]
 
     def shape(tensor_info):
         return tuple(None if d.size < 0 else d.size for d in tensor_info.tensor_shape.dim)
 
-    if INPUT_KEY not in signature.inputs:
-        raise ModelError(f"{local_dir}: the serving signature takes {list(signature.inputs)}, not '{INPUT_KEY}'")
+    inputs = {name: shape(info) for name, info in signature.inputs.items()}
     outputs = {name: shape(info) for name, info in signature.outputs.items()}
-    key = output_key or _logits_key(outputs, local_dir)
+    return _describe(path, kind, inputs, outputs, output_key)
+
+
+def _read_tflite_signature(path: str, output_key: Optional[str]) -> ServingSignature:
+    from ai_edge_litert.interpreter import Interpreter
+
+    try:
+        runner = Interpreter(model_path=path).get_signature_runner(SERVING_SIGNATURE)
+    except Exception as exc:
+        raise ModelError(f"cannot load the TFLite model {path}: {type(exc).__name__}: {exc}") from exc
+    inputs = {name: tuple(d["shape"]) for name, d in runner.get_input_details().items()}
+    outputs = {name: tuple(d["shape"]) for name, d in runner.get_output_details().items()}
+    return _describe(path, "tflite", inputs, outputs, output_key)
+
+
+def _describe(path: str, kind: str, inputs: dict, outputs: dict, output_key: Optional[str]) -> ServingSignature:
+    if INPUT_KEY not in inputs:
+        raise ModelError(f"{path}: the model takes {sorted(inputs)}, not '{INPUT_KEY}'")
+    logits = {k: v for k, v in outputs.items() if k in LOGITS_KEYS or len(v) == 2} if kind != "base" else outputs
+    key = output_key or _logits_key(logits, path)
     if key not in outputs:
-        raise ModelError(f"{local_dir}: no output named '{key}' (outputs: {list(outputs)})")
+        raise ModelError(f"{path}: no output named '{key}' (outputs: {sorted(outputs)})")
     num_classes = outputs[key][-1] if outputs[key] else None
     if not num_classes:
-        raise ModelError(f"{local_dir}: the output '{key}' has no fixed number of classes ({outputs[key]})")
-    return ServingSignature(shape(signature.inputs[INPUT_KEY]), key, num_classes)
+        raise ModelError(f"{path}: the output '{key}' has no fixed number of classes ({outputs[key]})")
+    return ServingSignature(kind, tuple(inputs[INPUT_KEY]), key, int(num_classes))
 
 
 def _logits_key(outputs: dict, local_dir: str) -> str:
@@ -186,8 +223,10 @@ def _logits_key(outputs: dict, local_dir: str) -> str:
     )
 
 
-def _read_metadata(local_dir: str) -> ModelMetadata:
-    path = os.path.join(local_dir, METADATA_FILE)
+def _read_metadata(local_path: str) -> ModelMetadata:
+    """`vidlabel.json` in a SavedModel folder, or beside a .tflite file."""
+    folder = local_path if os.path.isdir(local_path) else os.path.dirname(local_path)
+    path = os.path.join(folder, METADATA_FILE)
     if not os.path.exists(path):
         return ModelMetadata()
     with open(path, encoding="utf-8") as f:
@@ -205,23 +244,49 @@ def _from_hub(handle: str) -> str:
         raise ModelError(f"cannot download the model {handle} ({type(exc).__name__}: {exc}). {OFFLINE_HELP}") from exc
 
 
+def _download_to_cache(url: str) -> str:
+    """Downloads a published .tflite file once into the cache."""
+    target = os.path.join(cache_dir(), "models", hashlib.sha256(url.encode()).hexdigest()[:16], TFLITE_FILE)
+    if not os.path.exists(target):
+        try:
+            with urllib.request.urlopen(url, timeout=60) as response:
+                data = response.read()
+        except OSError as exc:
+            raise ModelError(f"cannot download the model {url} ({exc}). {OFFLINE_HELP}") from exc
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(target + ".partial", "wb") as f:
+            f.write(data)
+        os.replace(target + ".partial", target)
+    return target
+
+
 def _copy_to_cache(uri: str) -> str:
-    """Copies a remote SavedModel folder into the local cache (TensorFlow and LiteRT read local files only)."""
+    """Copies a remote SavedModel folder, or a .tflite file with the metadata and labels beside it, into the local
+    cache (TensorFlow's GCS client does not reach emulators, and LiteRT reads local files only)."""
+    is_file = uri.endswith(".tflite")
+    folder = uri.rsplit("/", 1)[0] if is_file else uri
     target = os.path.join(cache_dir(), "models", hashlib.sha256(uri.encode()).hexdigest()[:16])
+    local = os.path.join(target, posixpath.basename(uri)) if is_file else target
     complete = os.path.join(target, ".complete")
     if os.path.exists(complete):
-        return target
-    matches = FileSystems.match([uri + "/**"])[0].metadata_list
-    if not any(posixpath.basename(m.path) == "saved_model.pb" for m in matches):
-        raise ModelError(f"--model {uri}: no SavedModel there (no saved_model.pb below it)")
-    for m in matches:
-        dest = os.path.join(target, os.path.relpath(m.path[len(uri) + 1 :]))
+        return local
+    if is_file:
+        wanted = [uri] + [f"{folder}/{name}" for name in (METADATA_FILE, LABELS_FILE)]
+        paths = [p for p in wanted if FileSystems.exists(p)]
+        if uri not in paths:
+            raise ModelError(f"--model {uri}: no such object")
+    else:
+        paths = [m.path for m in FileSystems.match([uri + "/**"])[0].metadata_list]
+        if not any(posixpath.basename(p) == "saved_model.pb" for p in paths):
+            raise ModelError(f"--model {uri}: no SavedModel there (no saved_model.pb below it)")
+    for path in paths:
+        dest = os.path.join(target, os.path.normpath(path[len(folder) + 1 :]))
         os.makedirs(os.path.dirname(dest), exist_ok=True)
-        with FileSystems.open(m.path, compression_type=CompressionTypes.UNCOMPRESSED) as src, open(dest, "wb") as out:
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as src, open(dest, "wb") as out:
             while chunk := src.read(1 << 20):
                 out.write(chunk)
     open(complete, "w").close()
-    return target
+    return local
 
 
 def load_labels(labels: Optional[str], located: LocatedModel) -> list[str]:
@@ -232,14 +297,15 @@ def load_labels(labels: Optional[str], located: LocatedModel) -> list[str]:
             raise ModelError(f"--label_file {labels}: no such file")
         with FileSystems.open(labels, compression_type=CompressionTypes.UNCOMPRESSED) as f:
             return _parse_labels(f.read())
-    own = os.path.join(located.local_dir, LABELS_FILE)
+    folder = located.path if os.path.isdir(located.path) else os.path.dirname(located.path)
+    own = os.path.join(folder, LABELS_FILE)
     if os.path.exists(own):
         with open(own, "rb") as f:
             return _parse_labels(f.read())
     if located.published:
         return _parse_labels(_cached_kinetics_labels())
     raise ModelError(
-        f"the model {located.source} has no labels.txt beside it: pass --label_file FILE (one class name a line, in "
+        f"the model {located.source} has no {LABELS_FILE} beside it: pass --label_file FILE (one class name a line, in "
         "classifier order; for Kinetics-600 models the file the MoViNet tutorial uses)"
     )
 
