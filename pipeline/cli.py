@@ -29,6 +29,7 @@ USAGE = """usage: vidlabel COMMAND [flags]
 commands:
   run            label videos and write Parquet tables (vidlabel run --help)
   export-model   build a MoViNet model with Model Garden and export it (vidlabel export-model --help)
+  plot           a video beside its top-k probabilities over time, as GIF/MP4, or a PNG timeline
 """
 
 
@@ -48,6 +49,10 @@ def main(argv: Optional[list[str]] = None, test_pipeline: Optional[beam.Pipeline
         from vidlabel.pipeline import export_model  # needs the `export` extra; imported only here
 
         return export_model.main(rest)
+    if command == "plot":
+        from vidlabel.pipeline import plot
+
+        return plot.main(rest)
     print(f"vidlabel: unknown command {command!r}\n\n{USAGE}", end="", file=sys.stderr)
     return 2
 

@@ -1,5 +1,6 @@
 """Streaming and TFLite MoViNet in the pipeline: parity with the whole-clip call, TFLite with the stream
 SavedModel through the whole pipeline, the cumulative mode, and memory that does not grow with video length."""
+import fractions
 import subprocess
 import sys
 
@@ -117,16 +118,15 @@ def test_cumulative_mode_refuses_base_models(small_model, tmp_path):
 
 def test_memory_is_flat_in_video_length(stream_model, tmp_path):
     """Peak RSS of a run over the 10-minute video is within 10% of one over its first minute."""
-    one_minute = tmp_path / "one_minute.mkv"
+    one_minute = tmp_path / "one_minute.mkv"  # the first minute of it, rendered as H.264 at 1 fps
     with av.open(str(VIDEOS / "countdown_10min_1fps.mkv")) as src, av.open(str(one_minute), "w") as dst:
-        stream = src.streams.video[0]
-        out_stream = dst.add_stream_from_template(stream)
-        for packet in src.demux(stream):
-            if packet.dts is None:
-                continue
-            if packet.pts is not None and packet.pts * stream.time_base >= 60:
-                break
-            packet.stream = out_stream
+        out_stream = dst.add_stream("libx264", rate=1)
+        out_stream.width, out_stream.height, out_stream.pix_fmt = 384, 288, "yuv420p"
+        for i, frame in zip(range(60), src.decode(video=0)):
+            frame.pts, frame.time_base = i, fractions.Fraction(1, 1)
+            for packet in out_stream.encode(frame):
+                dst.mux(packet)
+        for packet in out_stream.encode(None):
             dst.mux(packet)
     script = rss_wrapper(tmp_path)
     peaks = {}
@@ -138,5 +138,41 @@ def test_memory_is_flat_in_video_length(stream_model, tmp_path):
             capture_output=True, text=True, check=True,
         )  # fmt: skip
         peaks[label] = int(result.stdout.strip().split()[-1])
-        assert f"{'60.0' if label == '1min' else '600.0'} s of video" in result.stderr
+        assert f"{'60.0' if label == '1min' else '600.0'} s of video" in result.stderr, result.stderr[-2000:]
     assert peaks["10min"] <= 1.10 * peaks["1min"], peaks
+
+
+@pytest.mark.parametrize("suffix", ["gif", "mp4"])
+def test_plot_animation_has_one_frame_per_model_frame(stream_model, tmp_path, suffix):
+    out = tmp_path / f"plot.{suffix}"
+    vidlabel("plot", VIDEOS / "swimming_person.gif", "--model", stream_model / "model.tflite", "--out", out)
+    with av.open(str(out)) as container:
+        frames = [f for f in container.decode(video=0)]
+        duration = container.duration / 1e6
+    assert len(frames) == 5  # 2.19 s at 2 fps: ticks at 0, 0.5, 1, 1.5, 2
+    assert duration == pytest.approx(2.5, abs=0.05)
+    assert frames[0].width > frames[0].height  # video panel beside the bar chart
+
+
+def test_plot_timeline_png_and_base_models(small_model, tmp_path):
+    out = tmp_path / "timeline.png"
+    vidlabel("plot", VIDEOS / "k400_arm_wrestling_h264.mp4", "--model", small_model, "--out", out)
+    with av.open(str(out)) as container:
+        image = next(container.decode(video=0))
+    assert (image.width, image.height) == (1000, 350)
+
+
+def test_plot_memory_is_bounded_on_a_ten_minute_video(stream_model, tmp_path):
+    """Drawing 600 frames of the 10-minute video peaks within 10% of drawing 60 of them."""
+    script = rss_wrapper(tmp_path)
+    peaks = {}
+    for fps in ("0.1", "1"):
+        result = subprocess.run(
+            [sys.executable, str(script), "plot", str(VIDEOS / "countdown_10min_1fps.mkv"), "--model",
+             str(stream_model / "model.tflite"), "--fps", fps, "--out", str(tmp_path / f"p{fps}.mp4")],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        peaks[fps] = int(result.stdout.strip().split()[-1])
+    with av.open(str(tmp_path / "p1.mp4")) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 600
+    assert peaks["1"] <= 1.10 * peaks["0.1"], peaks

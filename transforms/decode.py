@@ -8,7 +8,7 @@ converted (colour conversion and scaling in FFmpeg's swscale), turned upright an
 from __future__ import annotations
 
 import math
-from typing import Iterator
+from typing import Iterator, Optional
 
 import apache_beam as beam
 import av
@@ -83,8 +83,6 @@ class DecodeClips(beam.DoFn):
 
     def _clips(self, uri: str, container, stream) -> Iterator:
         spec = self._spec
-        stream.thread_type = "AUTO"
-        sampler = clips.FrameSampler(spec.fps)
         windower = clips.ClipWindower(spec.clip_frames, spec.stride_frames)
         num_clips = 0
 
@@ -103,60 +101,80 @@ class DecodeClips(beam.DoFn):
                 self._clips_emitted.inc()
                 yield key, w.frames
 
-        shown = None  # (frame, source index, start time) of the frame on screen now
-        first_time = None
-        num_frames = 0
-        failed_packets, first_failure = 0, None
-        fallback_period = 1.0 / float(stream.average_rate) if stream.average_rate else 0.0
-        for frame in decoded_frames(container, stream):
-            if isinstance(frame, Exception):
-                failed_packets += 1
-                first_failure = first_failure or frame
-                continue
-            t = frame.time if frame.time is not None else (shown[2] + fallback_period if shown else 0.0)
-            if first_time is None:
-                first_time = t
-            t = max(t - first_time, shown[2] if shown else 0.0)  # never step back in time
-            if shown is not None:
-                yield from emit(self._show(shown, sampler.ticks_until(t), windower))
-            shown = (frame, num_frames, t)
-            num_frames += 1
+        facts = DecodeFacts()
+        for frame, index, ticks in sampled_frames(container, stream, spec.fps, facts):
+            model_frame = to_model_frame(frame, spec)  # converted once, however many ticks it fills
+            for _ in range(ticks):
+                yield from emit(windower.push(model_frame, index))
+        yield from emit(windower.finish(), video_end_s=facts.end_s)
 
-        if shown is None:
-            detail = f": {failed_packets} packets failed, first: {first_failure}" if failed_packets else ""
-            raise NoVideoError(f"no video frame could be decoded{detail}")
-        last_frame, _, last_start = shown
-        frame_period = float(last_frame.duration * last_frame.time_base) if last_frame.duration else fallback_period
-        end_s = last_start + frame_period
-        ticks = sampler.ticks_until(end_s) or (1 if sampler.ticks == 0 else 0)  # every video gives a clip
-        yield from emit(self._show(shown, ticks, windower))
-        yield from emit(windower.finish(), video_end_s=end_s)
-
-        width, height = clips.displayed_size(last_frame.width, last_frame.height, last_frame.rotation % 360)
+        last = facts.last_frame
+        width, height = clips.displayed_size(last.width, last.height, last.rotation % 360)
         self._videos_ok.inc()
         yield beam.pvalue.TaggedOutput(
             VIDEO_INFO,
             VideoInfo(
                 video_uri=uri,
-                duration_s=end_s,
+                duration_s=facts.end_s,
                 source_fps=float(stream.average_rate) if stream.average_rate else None,
                 width=width,
                 height=height,
-                rotation=last_frame.rotation % 360,
+                rotation=last.rotation % 360,
                 codec=stream.codec_context.name,
-                num_frames=num_frames,
+                num_frames=facts.num_frames,
                 num_clips=num_clips,
             ),
         )
 
-    def _show(self, shown, ticks: int, windower: clips.ClipWindower):
-        """Puts the frame on screen into `ticks` consecutive model frames; converts it once, and only if kept."""
-        if ticks == 0:
-            return
-        frame, index, _ = shown
-        model_frame = to_model_frame(frame, self._spec)
-        for _ in range(ticks):
-            yield from windower.push(model_frame, index)
+
+class DecodeFacts:
+    """What `sampled_frames` learns about a video as it goes; complete once the generator is exhausted."""
+
+    def __init__(self):
+        self.num_frames = 0
+        self.end_s = 0.0  # seconds from the first frame to the end of the last one
+        self.last_frame: Optional[av.VideoFrame] = None
+
+
+def sampled_frames(container, stream, fps: float, facts: DecodeFacts) -> Iterator[tuple[av.VideoFrame, int, int]]:
+    """The decoded frames that resampling to `fps` keeps, in order, as (frame, source index, ticks it fills).
+
+    A frame's ticks are known when the next frame arrives (or at the end of the video), so frames are released one
+    behind the decoder. Frames that fill no tick are dropped without being converted. Raises NoVideoError when no
+    frame decodes at all.
+    """
+    stream.thread_type = "AUTO"
+    sampler = clips.FrameSampler(fps)
+    shown = None  # (frame, source index, start time) of the frame on screen now
+    first_time = None
+    failed_packets, first_failure = 0, None
+    fallback_period = 1.0 / float(stream.average_rate) if stream.average_rate else 0.0
+    for frame in decoded_frames(container, stream):
+        if isinstance(frame, Exception):
+            failed_packets += 1
+            first_failure = first_failure or frame
+            continue
+        t = frame.time if frame.time is not None else (shown[2] + fallback_period if shown else 0.0)
+        if first_time is None:
+            first_time = t
+        t = max(t - first_time, shown[2] if shown else 0.0)  # never step back in time
+        if shown is not None:
+            ticks = sampler.ticks_until(t)
+            if ticks:
+                yield shown[0], shown[1], ticks
+        shown = (frame, facts.num_frames, t)
+        facts.num_frames += 1
+
+    if shown is None:
+        detail = f": {failed_packets} packets failed, first: {first_failure}" if failed_packets else ""
+        raise NoVideoError(f"no video frame could be decoded{detail}")
+    last_frame, last_index, last_start = shown
+    frame_period = float(last_frame.duration * last_frame.time_base) if last_frame.duration else fallback_period
+    facts.end_s = last_start + frame_period
+    facts.last_frame = last_frame
+    ticks = sampler.ticks_until(facts.end_s) or (1 if sampler.ticks == 0 else 0)  # every video gives a clip
+    if ticks:
+        yield last_frame, last_index, ticks
 
 
 def decoded_frames(container, stream) -> Iterator:
