@@ -44,6 +44,6 @@ setup(
     package_dir={"vidlabel.pipeline": "pipeline", "vidlabel.transforms": "transforms"},
     install_requires=RUNTIME,
     extras_require=EXTRAS,
-    entry_points={"console_scripts": ["vidlabel = vidlabel.pipeline.cli:main"]},
+    entry_points={"console_scripts": ["vidlabel = vidlabel.pipeline.cli:entry_point"]},
     classifiers=["Programming Language :: Python :: 3", "Operating System :: POSIX :: Linux", "Operating System :: MacOS"],
 )

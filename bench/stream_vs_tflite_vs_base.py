@@ -15,8 +15,6 @@ import subprocess
 import sys
 import time
 
-import numpy as np
-
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
@@ -52,7 +50,7 @@ def model_only(path: pathlib.Path, video: pathlib.Path) -> float:
 def end_to_end(path: pathlib.Path, video: pathlib.Path, out: pathlib.Path) -> tuple[float, int]:
     start = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, "-m", "vidlabel.pipeline.cli", "run", "--input", str(video), "--output", str(out),
+        [str(pathlib.Path(sys.executable).with_name("vidlabel")), "run", "--input", str(video), "--output", str(out),
          "--overwrite", "--model", str(path), "--direct_running_mode", "in_memory", "--direct_num_workers", "1"],
         check=True, capture_output=True, text=True,
     )  # fmt: skip

@@ -154,5 +154,15 @@ def print_summary(plan: JobPlan, elapsed_s: float) -> None:
     print("\n".join(lines), file=sys.stderr)
 
 
+def entry_point() -> None:
+    """The console script. Exits with os._exit once everything is written and flushed: after a model ran in this
+    process (Beam's in_memory mode), TensorFlow's native threads can abort a normal interpreter shutdown
+    ("terminate called without an active exception", SIGABRT) and turn a finished run into exit status 134."""
+    status = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry_point()

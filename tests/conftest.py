@@ -76,10 +76,11 @@ def rss_wrapper(tmp_path) -> pathlib.Path:
     """A script that runs `vidlabel` in this process and prints its peak resident memory (KiB) last."""
     script = tmp_path / "peak_rss.py"
     script.write_text(
-        "import resource, sys\n"
+        "import os, resource, sys\n"
         "from vidlabel.pipeline import cli\n"
         "status = cli.main(sys.argv[1:])\n"
-        "print('peak_rss_kib', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
-        "sys.exit(status)\n"
+        "print('peak_rss_kib', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, flush=True)\n"
+        "sys.stderr.flush()\n"
+        "os._exit(status)  # as the console script does\n"
     )
     return script
