@@ -2,7 +2,7 @@
 # vidlabel on this machine, with Beam's local runner (FnApiRunner, one worker process per core).
 #
 #   ./run_local.sh --input VIDEOS --output OUT [flags]   label videos (same as `vidlabel run ...`)
-#   ./run_local.sh export-model ... | run ...             any vidlabel command
+#   ./run_local.sh export-model ... | plot ... | run ...  any vidlabel command
 #   ./run_local.sh test [pytest args]                     install the test extras and run the test suite
 #   ./run_local.sh                                        offline sample: label ../shared/videos with a MoViNet-A0
 #                                                         built here with random weights (its labels mean nothing)
@@ -46,7 +46,7 @@ case "${1:-}" in
     exec "$venv/bin/vidlabel" run --input ../shared/videos --output out/sample --overwrite \
       --model "$sample_model" "${labels[@]}" --fps 1 --resolution 112 --clip_seconds 8
     ;;
-  run | export-model | -h | --help | -V | --version)
+  run | export-model | plot | -h | --help | -V | --version)
     install export
     exec "$venv/bin/vidlabel" "$@"
     ;;

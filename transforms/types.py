@@ -1,13 +1,12 @@
 """The typed elements that flow through the pipeline, and the MoViNet variants as data.
 
-One video's path: a URI string (listing) -> `Clip`s keyed by `ClipKey` plus exactly one `VideoInfo` or
-`VideoError` (decoding) -> probabilities per clip (inference) -> rows (Parquet).
+One video's path: a URI string (listing) -> (ClipKey, float32 frames [T, H, W, 3] in [0, 1]) per clip plus exactly
+one `VideoInfo` or `VideoError` (decoding) -> class probabilities per clip (inference) -> rows (Parquet).
 """
 from __future__ import annotations
 
 from typing import NamedTuple, Optional
 
-import numpy as np
 
 
 class VariantSpec(NamedTuple):
@@ -51,11 +50,6 @@ class ClipKey(NamedTuple):
     end_s: float
     start_frame: int
     end_frame: int
-
-
-class Clip(NamedTuple):
-    key: ClipKey
-    frames: np.ndarray  # float32 [T, H, W, 3], RGB in [0, 1]
 
 
 class VideoInfo(NamedTuple):
