@@ -41,7 +41,7 @@ def plan_job(opts: VidlabelOptions) -> JobPlan:
     opts.check()
     extensions = listing.normalise_extensions(opts.extensions.split(","))
     uris = list_videos(opts.input, opts.manifest, extensions)
-    output = prepare_output(opts.output, opts.overwrite)
+    output, old_result = check_output(opts.output, opts.overwrite)
 
     try:
         located = models.locate_model(opts.model)
@@ -61,7 +61,10 @@ def plan_job(opts: VidlabelOptions) -> JobPlan:
         )
     if opts.top_k > len(labels):
         raise UsageError(f"--top_k {opts.top_k} is more than the model's {len(labels)} classes")
+    spec = clip_spec(opts, located.metadata, signature.input_shape)
 
+    if old_result:  # only once every check has passed: a refused job must not cost the previous result
+        FileSystems.delete(old_result)
     return JobPlan(
         inputs=list(opts.input),
         manifest=opts.manifest,
@@ -73,7 +76,7 @@ def plan_job(opts: VidlabelOptions) -> JobPlan:
         signature=signature,
         carry_states=opts.stream_states == "video",
         labels=tuple(labels),
-        clip_spec=clip_spec(opts, located.metadata, signature.input_shape),
+        clip_spec=spec,
         top_k=opts.top_k,
         all_scores=opts.all_scores,
         batch_size=opts.batch_size,
@@ -102,8 +105,9 @@ def list_videos(inputs: list[str], manifest: Optional[str], extensions: tuple[st
     return sorted(uris)
 
 
-def prepare_output(output: str, overwrite: bool) -> str:
-    """Makes sure the output can be written, and refuses to mix a new result with an old one."""
+def check_output(output: str, overwrite: bool) -> tuple[str, list[str]]:
+    """Makes sure the output can be written and refuses to mix a new result with an old one. Returns the output
+    and the files of the old result that --overwrite will replace (deleted by the caller after all checks)."""
     if not listing.has_scheme(output):
         output = os.path.abspath(output)
         try:
@@ -114,14 +118,12 @@ def prepare_output(output: str, overwrite: bool) -> str:
         except OSError as exc:
             raise UsageError(f"--output {output}: cannot write there ({exc.strerror}); choose another folder") from exc
     existing = [m.path for name in schema.TABLES for m in _match(f"{output.rstrip('/')}/{name}-*.parquet")]
-    if existing:
-        if not overwrite:
-            raise UsageError(
-                f"--output {output} already holds a result ({len(existing)} Parquet files); pass --overwrite to "
-                "replace it, or choose another folder"
-            )
-        FileSystems.delete(existing)
-    return output
+    if existing and not overwrite:
+        raise UsageError(
+            f"--output {output} already holds a result ({len(existing)} Parquet files); pass --overwrite to "
+            "replace it, or choose another folder"
+        )
+    return output, existing
 
 
 def _match(pattern: str):

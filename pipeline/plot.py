@@ -17,10 +17,12 @@ from typing import Iterator
 
 import numpy as np
 
+from vidlabel.pipeline.options import UsageError
+from vidlabel.pipeline.plan import clip_spec
 from vidlabel.transforms import clips, models
 from vidlabel.transforms.decode import DecodeFacts, open_container, pick_video_stream, sampled_frames, to_model_frame
 from vidlabel.transforms.handlers import load_classifier, softmax
-from vidlabel.transforms.types import ClipSpec, PUBLISHED_CLIP_SECONDS
+from vidlabel.transforms.types import ClipSpec
 
 DISPLAY_HEIGHT = 240  # pixels of the video panel
 
@@ -48,20 +50,19 @@ def main(argv: list[str]) -> int:
         labels = models.load_labels(args.label_file, located)
     except models.ModelError as exc:
         parser().error(str(exc))
-    meta = located.metadata
-    fixed = signature.input_shape[2] if len(signature.input_shape) == 5 else None
-    resolution = args.resolution or meta.resolution or fixed
-    fps = args.fps or meta.fps
-    if not resolution or not fps:
-        parser().error("the model does not say its frame rate or resolution: pass --fps and --resolution")
-    clip_frames = meta.clip_frames or round(PUBLISHED_CLIP_SECONDS * fps)
-    spec = ClipSpec(fps=fps, resolution=resolution, clip_frames=clip_frames, stride_frames=clip_frames)
+    flags = argparse.Namespace(  # the rules of `vidlabel run`, non-overlapping clips of the model's length
+        model=args.model, fps=args.fps, resolution=args.resolution, clip_seconds=None, stride_seconds=None, resize="crop"
+    )
+    try:
+        spec = clip_spec(flags, located.metadata, signature.input_shape)
+    except UsageError as exc:
+        parser().error(str(exc))
     classifier = load_classifier(located.path, signature)
     timeline = probabilities_over_time(args.video, classifier, spec)
     if kind == "png":
         draw_timeline(((t, p) for t, _, p in timeline), labels, args.top_k, args.out)
     else:
-        animate(timeline, labels, args.top_k, args.out, fps)
+        animate(timeline, labels, args.top_k, args.out, spec.fps)
     print(f"vidlabel plot: wrote {args.out}")
     return 0
 

@@ -109,6 +109,8 @@ def test_existing_result_needs_overwrite_which_replaces_every_old_shard(refused,
         pq.write_table(schema.VIDEOS.empty_table(), path)
     refused("--input", VIDEO, "--output", out, "--model", small_model, expect="--overwrite")
     assert all(p.exists() for p in stale)
+    refused("--input", VIDEO, "--output", out, "--model", tmp_path / "missing", "--overwrite", expect="no such file")
+    assert all(p.exists() for p in stale)  # a refused job keeps the previous result, even with --overwrite
 
     status = cli.main(["run", "--input", str(VIDEO), "--output", str(out), "--model", str(small_model), "--overwrite",
                        "--direct_running_mode", "in_memory", "--direct_num_workers", "1"])  # fmt: skip
