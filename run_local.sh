@@ -2,10 +2,11 @@
 # vidlabel on this machine, with Beam's local runner (FnApiRunner, one worker process per core).
 #
 #   ./run_local.sh --input VIDEOS --output OUT [flags]   label videos (same as `vidlabel run ...`)
-#   ./run_local.sh export-model ... | plot ... | run ...  any vidlabel command
+#   ./run_local.sh export-model ... | finetune ... | ...  any vidlabel command
 #   ./run_local.sh test [pytest args]                     install the test extras and run the test suite
-#   ./run_local.sh                                        offline sample: label ../shared/videos with a MoViNet-A0
-#                                                         built here with random weights (its labels mean nothing)
+#   ./run_local.sh                                        the offline demo (`vidlabel demo`): render labelled
+#                                                         videos, fine-tune MoViNet-A0 on them, label held-out
+#                                                         videos with the pipeline, check them with DuckDB
 #
 # On first use it creates the virtual environment .venv (or $VIDLABEL_VENV) and installs vidlabel into it; it
 # reinstalls when setup.py changes. Needs python3 >= 3.10 with venv.
@@ -37,16 +38,9 @@ case "${1:-}" in
     ;;
   "")
     install export
-    sample_model="models/a0-random"
-    if [ ! -f "$sample_model/saved_model.pb" ]; then
-      "$venv/bin/vidlabel" export-model --variant a0 --mode base --random_weights --seed 0 --out "$sample_model"
-    fi
-    labels=()
-    [ -f ../shared/labels/kinetics_600_labels.txt ] && labels=(--label_file ../shared/labels/kinetics_600_labels.txt)
-    exec "$venv/bin/vidlabel" run --input ../shared/videos --output out/sample --overwrite \
-      --model "$sample_model" "${labels[@]}" --fps 1 --resolution 112 --clip_seconds 8
+    exec "$venv/bin/vidlabel" demo
     ;;
-  run | export-model | plot | -h | --help | -V | --version)
+  run | export-model | plot | finetune | synth | demo | -h | --help | -V | --version)
     install export
     exec "$venv/bin/vidlabel" "$@"
     ;;

@@ -30,6 +30,9 @@ commands:
   run            label videos and write Parquet tables (vidlabel run --help)
   export-model   build a MoViNet model with Model Garden and export it (vidlabel export-model --help)
   plot           a video beside its top-k probabilities over time, as GIF/MP4, or a PNG timeline
+  finetune       train MoViNet on your own labelled videos (vidlabel finetune --help)
+  synth          render labelled synthetic action videos (vidlabel synth --help)
+  demo           offline demo: synth -> finetune -> run on held-out videos -> DuckDB query
 """
 
 
@@ -53,6 +56,18 @@ def main(argv: Optional[list[str]] = None, test_pipeline: Optional[beam.Pipeline
         from vidlabel.pipeline import plot
 
         return plot.main(rest)
+    if command == "finetune":
+        from vidlabel.pipeline import finetune  # needs the `export` extra (Model Garden)
+
+        return finetune.main(rest)
+    if command == "synth":
+        from vidlabel.pipeline import synth
+
+        return synth.main(rest)
+    if command == "demo":
+        from vidlabel.pipeline import demo
+
+        return demo.main(rest)
     print(f"vidlabel: unknown command {command!r}\n\n{USAGE}", end="", file=sys.stderr)
     return 2
 

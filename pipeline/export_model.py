@@ -76,22 +76,41 @@ def main(argv: list[str]) -> int:
         source=args.checkpoint or f"random weights (seed {args.seed})",
     )
     tflite = (args.quantize or "float32") if args.tflite else None
-    export(args.out, metadata, checkpoint=args.checkpoint, seed=args.seed, labels=labels, tflite=tflite)
+    model = build_classifier(args.variant, args.mode, args.num_classes, args.seed)
+    export(args.out, metadata, model, checkpoint=args.checkpoint, labels=labels, tflite=tflite)
     print(f"exported {args.variant}-{args.mode} to {args.out}; run it with: vidlabel run --model {args.out} ...")
     return 0
 
 
-def build_classifier(variant: str, mode: str, num_classes: int, seed: int, input_shape=(None, None, None, None, 3)):
-    """The Model Garden MoViNet classifier exactly as its exporter builds it.
+def require_model_garden() -> None:
+    try:
+        import official.projects.movinet  # noqa: F401
+    except ImportError:
+        sys.exit("building or training MoViNet needs Model Garden: pip install 'vidlabel[export]' (tf-models-official)")
 
-    base: non-causal, 3D convolutions. stream: causal (2+1)D convolutions with external states, hard-swish
-    activations: the configuration of Model Garden's stream/TFLite export, which converts to TFLite."""
+
+def build_classifier(
+    variant: str,
+    mode: str,
+    num_classes: int,
+    seed: int = 0,
+    input_shape=(None, None, None, None, 3),
+    external_states: Optional[bool] = None,
+):
+    """The Model Garden MoViNet classifier exactly as its exporter (and the MoViNet tutorial) builds it.
+
+    base: non-causal, 3D convolutions. stream: causal (2+1)D convolutions, hard-swish activations, positional
+    encoding on A3-A5: the configuration of the published stream and TFLite models. `external_states` (default: on
+    for stream) takes and returns the stream states; off, the same weights score a whole clip at once, which is how
+    a stream model is fine-tuned and how it is exported as a whole-clip (base-form) SavedModel."""
+    require_model_garden()
     import tf_keras
     from official.projects.movinet.modeling import movinet, movinet_model
 
     tf_keras.utils.set_random_seed(seed)
     input_specs = tf_keras.layers.InputSpec(shape=list(input_shape))
     stream = mode == "stream"
+    external_states = stream if external_states is None else external_states
     activation = "hard_swish" if stream else "simple_swish"  # the exporter swaps swish for its custom-gradient-free twin
     backbone = movinet.Movinet(
         model_id=variant,
@@ -101,14 +120,14 @@ def build_classifier(variant: str, mode: str, num_classes: int, seed: int, input
         input_specs=input_specs,
         activation=activation,
         gating_activation="hard_sigmoid" if stream else "sigmoid",
-        use_positional_encoding=False,
+        use_positional_encoding=stream and variant in ("a3", "a4", "a5"),
         use_sync_bn=False,
-        use_external_states=stream,
+        use_external_states=external_states,
     )
     return movinet_model.MovinetClassifier(
         backbone,
         num_classes=num_classes,
-        output_states=stream,
+        output_states=external_states,
         input_specs={"image": input_specs},
         activation=activation,
     )
@@ -117,39 +136,42 @@ def build_classifier(variant: str, mode: str, num_classes: int, seed: int, input
 def export(
     out: str,
     metadata: models.ModelMetadata,
+    model,
     *,
-    checkpoint: Optional[str],
-    seed: int,
-    labels: Optional[list[str]],
+    checkpoint: Optional[str] = None,
+    labels: Optional[list[str]] = None,
     tflite: Optional[str] = None,
+    extra_files: Optional[dict[str, str]] = None,
 ):
-    """Writes the SavedModel with Model Garden's exporter (and model.tflite), then the metadata and labels."""
-    try:
-        from official.projects.movinet.tools import export_saved_model
-    except ImportError:
-        sys.exit("vidlabel export-model needs Model Garden: pip install 'vidlabel[export]' (tf-models-official)")
+    """Writes `model` with Model Garden's exporter (and model.tflite), then the metadata, labels and `extra_files`
+    (name -> text), staged in OUT.partial and renamed, so that OUT is either whole or absent.
+
+    `metadata.mode` decides the interface: "stream" writes `init_states` and `call` (the model must take external
+    states); "base" writes `serving_default` over whole clips."""
+    require_model_garden()
+    from official.projects.movinet.tools import export_saved_model
 
     stream = metadata.mode == "stream"
     staging = out.rstrip("/") + ".partial"
     shutil.rmtree(staging, ignore_errors=True)
-    model = build_classifier(metadata.variant, metadata.mode, metadata.num_classes, seed)
     export_saved_model.export_saved_model(
         model=model, input_shape=[None, None, None, None, 3], export_path=staging, causal=stream,
         bundle_input_init_states_fn=True, checkpoint_path=checkpoint,
     )  # fmt: skip
     if tflite:
-        write_tflite(model, metadata, seed, staging, quantize=tflite == "int8")
-    with open(os.path.join(staging, models.METADATA_FILE), "w", encoding="utf-8") as f:
-        f.write(metadata.to_json() + "\n")
+        write_tflite(model, metadata, staging, quantize=tflite == "int8")
+    files = {models.METADATA_FILE: metadata.to_json() + "\n", **(extra_files or {})}
     if labels:
-        with open(os.path.join(staging, models.LABELS_FILE), "w", encoding="utf-8") as f:
-            f.write("\n".join(labels) + "\n")
+        files[models.LABELS_FILE] = "\n".join(labels) + "\n"
+    for name, text in files.items():
+        with open(os.path.join(staging, name), "w", encoding="utf-8") as f:
+            f.write(text)
     if os.path.exists(out):
-        os.rmdir(out)  # empty, checked above
+        os.rmdir(out)  # empty, checked by the callers
     os.replace(staging, out)
 
 
-def write_tflite(model, metadata: models.ModelMetadata, seed: int, folder: str, *, quantize: bool) -> None:
+def write_tflite(model, metadata: models.ModelMetadata, folder: str, *, quantize: bool) -> None:
     """model.tflite with the same weights as `model`, converted as Model Garden's export test converts it."""
     import tempfile
 
@@ -157,7 +179,7 @@ def write_tflite(model, metadata: models.ModelMetadata, seed: int, folder: str, 
     from official.projects.movinet.tools import export_saved_model
 
     shape = [1, 1, metadata.resolution, metadata.resolution, 3]
-    static = build_classifier(metadata.variant, metadata.mode, metadata.num_classes, seed, input_shape=shape)
+    static = build_classifier(metadata.variant, metadata.mode, metadata.num_classes, input_shape=shape)
     static.build(shape)
     static.set_weights(model.get_weights())
     with tempfile.TemporaryDirectory(prefix="vidlabel-tflite-") as tmp:

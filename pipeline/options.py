@@ -51,7 +51,9 @@ class VidlabelOptions(PipelineOptions):
             help="Class names, one a line, in classifier order (default: the model's own). Not --labels: Beam "
             "uses that for Dataflow job labels.",
         )
-        parser.add_argument("--top_k", type=int, default=5, help="Classes kept per clip and per video.")
+        parser.add_argument(
+            "--top_k", type=int, help="Classes kept per clip and per video (default 5, or all when the model has fewer)."
+        )
         parser.add_argument(
             "--all_scores", action="store_true", default=False, help="Also write every class probability per clip."
         )
@@ -96,7 +98,7 @@ class VidlabelOptions(PipelineOptions):
             raise UsageError("give the videos to label with --input PATH (file, folder or glob) or --manifest FILE")
         if not self.output:
             raise UsageError("give --output DIR (a folder or gs:// prefix for the Parquet files)")
-        if self.top_k < 1:
+        if self.top_k is not None and self.top_k < 1:
             raise UsageError(f"--top_k must be at least 1, not {self.top_k}")
         if self.batch_size < 1:
             raise UsageError(f"--batch_size must be at least 1, not {self.batch_size}")

@@ -37,6 +37,9 @@ class JobPlan(NamedTuple):
     run_id: str
 
 
+DEFAULT_TOP_K = 5
+
+
 def plan_job(opts: VidlabelOptions) -> JobPlan:
     opts.check()
     extensions = listing.normalise_extensions(opts.extensions.split(","))
@@ -59,7 +62,8 @@ def plan_job(opts: VidlabelOptions) -> JobPlan:
             f"--stream_states video needs a stream or TFLite model; {opts.model} is a base model (use "
             "--stream_states clip, or a stream model such as a0-stream)"
         )
-    if opts.top_k > len(labels):
+    top_k = min(DEFAULT_TOP_K, len(labels)) if opts.top_k is None else opts.top_k
+    if top_k > len(labels):
         raise UsageError(f"--top_k {opts.top_k} is more than the model's {len(labels)} classes")
     spec = clip_spec(opts, located.metadata, signature.input_shape)
 
@@ -77,7 +81,7 @@ def plan_job(opts: VidlabelOptions) -> JobPlan:
         carry_states=opts.stream_states == "video",
         labels=tuple(labels),
         clip_spec=spec,
-        top_k=opts.top_k,
+        top_k=top_k,
         all_scores=opts.all_scores,
         batch_size=opts.batch_size,
         run_id=datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8],

@@ -82,31 +82,12 @@ class DecodeClips(beam.DoFn):
             yield beam.pvalue.TaggedOutput(VIDEO_ERROR, video_error(uri, stage, exc))
 
     def _clips(self, uri: str, container, stream) -> Iterator:
-        spec = self._spec
-        windower = clips.ClipWindower(spec.clip_frames, spec.stride_frames)
-        num_clips = 0
-
-        def emit(windows, video_end_s=math.inf):
-            nonlocal num_clips
-            for w in windows:
-                key = ClipKey(
-                    video_uri=uri,
-                    clip_index=w.index,
-                    start_s=w.start / spec.fps,
-                    end_s=min(w.end / spec.fps, video_end_s),
-                    start_frame=w.source_start,
-                    end_frame=w.source_end,
-                )
-                num_clips += 1
-                self._clips_emitted.inc()
-                yield key, w.frames
-
         facts = DecodeFacts()
-        for frame, index, ticks in sampled_frames(container, stream, spec.fps, facts):
-            model_frame = to_model_frame(frame, spec)  # converted once, however many ticks it fills
-            for _ in range(ticks):
-                yield from emit(windower.push(model_frame, index))
-        yield from emit(windower.finish(), video_end_s=facts.end_s)
+        num_clips = 0
+        for clip in video_clips(uri, container, stream, self._spec, facts):
+            num_clips += 1
+            self._clips_emitted.inc()
+            yield clip
 
         last = facts.last_frame
         width, height = clips.displayed_size(last.width, last.height, last.rotation % 360)
@@ -125,6 +106,30 @@ class DecodeClips(beam.DoFn):
                 num_clips=num_clips,
             ),
         )
+
+
+def video_clips(uri: str, container, stream, spec: ClipSpec, facts: "DecodeFacts") -> Iterator[tuple[ClipKey, np.ndarray]]:
+    """A video's clips as (ClipKey, float32 [T, H, W, 3]), cut as frames arrive. Fine-tuning reads its training clips
+    through this same generator, so a model is trained on exactly what `vidlabel run` will feed it."""
+    windower = clips.ClipWindower(spec.clip_frames, spec.stride_frames)
+
+    def keyed(windows, video_end_s=math.inf):
+        for w in windows:
+            key = ClipKey(
+                video_uri=uri,
+                clip_index=w.index,
+                start_s=w.start / spec.fps,
+                end_s=min(w.end / spec.fps, video_end_s),
+                start_frame=w.source_start,
+                end_frame=w.source_end,
+            )
+            yield key, w.frames
+
+    for frame, index, ticks in sampled_frames(container, stream, spec.fps, facts):
+        model_frame = to_model_frame(frame, spec)  # converted once, however many ticks it fills
+        for _ in range(ticks):
+            yield from keyed(windower.push(model_frame, index))
+    yield from keyed(windower.finish(), video_end_s=facts.end_s)
 
 
 class DecodeFacts:

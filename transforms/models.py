@@ -72,7 +72,9 @@ class ModelMetadata:
     """What vidlabel needs to know about a model besides its weights (`vidlabel.json`)."""
 
     variant: Optional[str] = None
-    mode: str = "base"
+    mode: str = "base"  # the interface: "base" scores whole clips, "stream" carries states frame to frame
+    architecture: Optional[str] = None  # the network, when it differs from `mode`: a fine-tuned causal (2+1)D
+    # "stream" network exported with a whole-clip ("base") interface
     fps: Optional[float] = None
     resolution: Optional[int] = None
     clip_frames: Optional[int] = None

@@ -1,0 +1,408 @@
+"""`vidlabel finetune`: teach MoViNet your own classes from labelled videos, for `vidlabel run --model OUT`.
+
+This is the fine-tuning section of the MoViNet tutorial, with vidlabel's own reading of the videos:
+1. The data is `DATA/<class>/<videos>` (one sub-folder per class) or a CSV manifest of `uri,label` lines, local or
+   gs://. A seeded, per-class split keeps `--validation_split` of each class's videos for validation.
+2. Clips are decoded by the very generator `vidlabel run` uses (`decode.video_clips`: PyAV, resampling by
+   presentation time, rotation, short side + centre crop), so the model is trained on exactly what it is later fed.
+   Training clips start every half clip; validation clips are cut as `vidlabel run` cuts them.
+3. The network is Model Garden's MoViNet classifier. By default the causal (2+1)D network of the stream models
+   (`--mode stream`), which trains ~30x faster on CPU than the 3D base network (`--mode base`), built as the tutorial
+   builds it for training (no external states). Weights start from `--init` (a Model Garden checkpoint, a MoViNet
+   SavedModel folder, alias or hub handle: its backbone is kept and a new head is trained) or from random weights.
+4. The epoch with the best validation accuracy is kept and exported with Model Garden's exporter: OUT is a whole-clip
+   SavedModel (`serving_default`, as the published base models) with `vidlabel.json` (rate, resolution, clip
+   length) and `labels.txt`, so `vidlabel run --model OUT` needs no other flag. `--stream` adds OUT/stream (the
+   stream SavedModel) and `--tflite` OUT/stream/model.tflite. `training.json` records the data, split, per-epoch
+   figures and times.
+"""
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import csv
+import io
+import json
+import multiprocessing
+import os
+import shutil
+import sys
+import time
+from typing import NamedTuple, Optional
+
+import numpy as np
+
+from vidlabel.pipeline import __version__
+from vidlabel.transforms import listing, models
+from vidlabel.transforms.clips import clip_frame_count
+from vidlabel.transforms.types import MOVINET_VARIANTS, ClipSpec
+
+
+class LabelledVideo(NamedTuple):
+    uri: str
+    label: str
+
+
+class ClipSet(NamedTuple):
+    """Decoded clips of one split, as uint8 (the model's float input is exactly value / 255)."""
+
+    frames: np.ndarray  # uint8 [N, T, H, W, 3]
+    labels: np.ndarray  # int32 [N] class index
+    videos: np.ndarray  # int32 [N] index of the clip's video in the split
+
+
+class TrainingConfig(NamedTuple):
+    variant: str
+    mode: str
+    fps: float
+    resolution: int
+    clip_frames: int
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    seed: int
+
+
+# --- 1. the labelled videos ------------------------------------------------------------------------------------------
+
+
+def list_labelled_videos(data: str, extensions=listing.DEFAULT_EXTENSIONS) -> list[LabelledVideo]:
+    """The (video URI, class) pairs of a class-per-folder tree or a `uri,label` CSV manifest."""
+    from apache_beam.io.filesystem import CompressionTypes
+    from apache_beam.io.filesystems import FileSystems
+
+    if data.lower().endswith(".csv"):
+        if not FileSystems.exists(data):
+            raise ValueError(f"--data {data}: no such file")
+        with FileSystems.open(data, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            rows = list(csv.reader(io.StringIO(f.read().decode("utf-8"))))
+        videos = []
+        for number, row in enumerate(rows, 1):
+            if not row or not row[0].strip() or row[0].lstrip().startswith("#"):
+                continue
+            if number == 1 and [c.strip().lower() for c in row] == ["uri", "label"]:
+                continue  # header
+            if len(row) != 2 or not row[1].strip():
+                raise ValueError(f"--data {data} line {number}: expected `uri,label`, got {','.join(row)!r}")
+            uri = next(iter(listing.manifest_entries(data, [row[0]])))
+            videos.append(LabelledVideo(uri, row[1].strip()))
+        return videos
+    pattern = listing.input_pattern(data)
+    if not pattern.videos_only:
+        raise ValueError(f"--data {data}: expected a folder with one sub-folder per class, or a .csv manifest")
+    root = data.rstrip("/") if listing.has_scheme(data) else os.path.abspath(data)
+    videos = []
+    for uri in listing.match_pattern(pattern, extensions):
+        path = listing.to_local_path(uri) or uri
+        parts = path[len(root) + 1 :].replace(os.sep, "/").split("/")
+        if len(parts) >= 2:  # videos directly in DATA have no class
+            videos.append(LabelledVideo(uri, parts[0]))
+    return sorted(videos)
+
+
+def split_videos(videos: list[LabelledVideo], validation_split: float, seed: int):
+    """Per-class seeded split: each class with 2+ videos gives at least one to validation and keeps one to train."""
+    rng = np.random.default_rng(seed)
+    train, validation = [], []
+    for label in sorted({v.label for v in videos}):
+        members = [v for v in videos if v.label == label]
+        rng.shuffle(members)
+        held = 0 if len(members) < 2 or validation_split <= 0 else max(1, round(validation_split * len(members)))
+        held = min(held, len(members) - 1)
+        validation += members[:held]
+        train += members[held:]
+    return train, validation
+
+
+# --- 2. clips, read as `vidlabel run` reads them ---------------------------------------------------------------------
+
+
+def video_clip_frames(uri: str, spec: ClipSpec) -> tuple[str, list, Optional[str]]:
+    """(uri, full-length clips as uint8 arrays, error message or None). Runs in a worker process."""
+    from vidlabel.transforms import decode
+
+    try:
+        with decode.open_container(uri) as container:
+            stream = decode.pick_video_stream(container)
+            frames = [
+                np.rint(clip * 255).astype(np.uint8)
+                for _, clip in decode.video_clips(uri, container, stream, spec, decode.DecodeFacts())
+                if len(clip) == spec.clip_frames  # the unpadded tail clip cannot be stacked; it is not needed
+            ]
+    except Exception as exc:
+        return uri, [], decode.video_error(uri, "decode", exc).message
+    if not frames:
+        return uri, [], f"shorter than one clip ({spec.clip_frames} frames at {spec.fps:g} fps)"
+    return uri, frames, None
+
+
+def read_clips(videos: list[LabelledVideo], classes: list[str], spec: ClipSpec, desc: str):
+    """Decodes the videos' clips on every core. Returns the ClipSet and [(uri, why)] for videos that gave none."""
+    from tqdm import tqdm
+
+    frames, labels, owners, skipped = [], [], [], []
+    context = multiprocessing.get_context("spawn")  # workers must not inherit TensorFlow's threads
+    with concurrent.futures.ProcessPoolExecutor(os.cpu_count() or 1, mp_context=context) as pool:
+        results = pool.map(video_clip_frames, [v.uri for v in videos], [spec] * len(videos), chunksize=4)
+        for index, (video, (uri, clips, error)) in enumerate(
+            tqdm(zip(videos, results), total=len(videos), desc=desc, unit="video", file=sys.stdout)
+        ):
+            if error:
+                skipped.append((uri, error))
+            frames += clips
+            labels += [classes.index(video.label)] * len(clips)
+            owners += [index] * len(clips)
+    shape = (0, spec.clip_frames, spec.resolution, spec.resolution, 3)
+    clip_set = ClipSet(
+        frames=np.stack(frames) if frames else np.zeros(shape, np.uint8),
+        labels=np.asarray(labels, np.int32),
+        videos=np.asarray(owners, np.int32),
+    )
+    return clip_set, skipped
+
+
+# --- 3. the network and its first weights ----------------------------------------------------------------------------
+
+
+def training_model(config: TrainingConfig, num_classes: int, init: Optional[str]):
+    """The classifier to train: `--mode`'s network without external states, backbone from `--init` if given."""
+    from vidlabel.pipeline.export_model import build_classifier
+
+    shape = [None, config.clip_frames, config.resolution, config.resolution, 3]
+    model = build_classifier(config.variant, config.mode, num_classes, config.seed, shape, external_states=False)
+    model.build([1] + shape[1:])
+    if init:
+        backbone = pretrained_backbone(init, config)
+        model.backbone.set_weights(backbone.get_weights())
+    return model
+
+
+def pretrained_backbone(init: str, config: TrainingConfig):
+    """The backbone of a Model Garden checkpoint (Kinetics-600 head, as published) or of a MoViNet SavedModel
+    (folder, gs://, alias or hub handle), restored into the network `config` describes. Fails loudly on any
+    mismatch: fine-tuning silently from random weights would waste hours."""
+    import tensorflow as tf
+
+    from vidlabel.pipeline.export_model import build_classifier
+
+    prefix = tf.train.latest_checkpoint(init) if os.path.isdir(init) else init
+    is_checkpoint = prefix and tf.io.gfile.exists(prefix + ".index")
+    if is_checkpoint:  # the tutorial's way: tf.train.Checkpoint(model=...) over the 600-class classifier
+        source = build_classifier(config.variant, config.mode, 600, external_states=False)
+        source.build([1, 1, config.resolution, config.resolution, 3])
+        try:
+            tf.train.Checkpoint(model=source).restore(prefix).assert_existing_objects_matched()
+        except (AssertionError, ValueError, tf.errors.OpError) as exc:
+            raise models.ModelError(
+                f"--init {init}: not a MoViNet {config.variant} {config.mode} checkpoint ({str(exc)[:300]})"
+            ) from exc
+        return source.backbone
+    located = models.locate_model(init)
+    if not os.path.isdir(located.path):
+        raise models.ModelError(f"--init {init}: a TFLite model cannot be trained; give its SavedModel or checkpoint")
+    signature = models.read_signature(located.path, located.metadata.output_key)
+    architecture = located.metadata.architecture or located.metadata.mode
+    if located.metadata.variant not in (None, config.variant) or architecture != config.mode:
+        raise models.ModelError(
+            f"--init {init} is a MoViNet {located.metadata.variant} {architecture} network; this run trains "
+            f"{config.variant} {config.mode}: pass --variant {located.metadata.variant} --mode {architecture}"
+        )
+    source = build_classifier(
+        config.variant, config.mode, signature.num_classes, external_states=signature.kind == "stream"
+    )
+    shape = [1, 1, config.resolution, config.resolution, 3]
+    if signature.kind == "stream":
+        source({**source.init_states(shape), "image": tf.zeros(shape)})
+    else:
+        source.build(shape)
+    try:  # a SavedModel's variables are a checkpoint whose root is the saved model object
+        source.load_weights(os.path.join(located.path, "variables", "variables")).assert_existing_objects_matched()
+    except (AssertionError, ValueError, tf.errors.OpError) as exc:
+        raise models.ModelError(
+            f"--init {init}: its weights do not fit a MoViNet {config.variant} {config.mode} network ({str(exc)[:300]})"
+        ) from exc
+    return source.backbone
+
+
+# --- 4. training -----------------------------------------------------------------------------------------------------
+
+
+def fit(model, config: TrainingConfig, train: ClipSet, validation: ClipSet, log=print) -> list[dict]:
+    """Trains and leaves `model` with the weights of the epoch with the best validation accuracy (validation
+    accuracy swings between epochs on small data). Returns one dict of figures per epoch."""
+    import tensorflow as tf
+    import tf_keras
+
+    def dataset(clips: ClipSet, shuffle: bool):
+        data = tf.data.Dataset.from_tensor_slices((clips.frames, clips.labels))
+        if shuffle:
+            data = data.shuffle(len(clips.labels), seed=config.seed, reshuffle_each_iteration=True)
+        to_float = lambda x, y: (tf.cast(x, tf.float32) * (1 / 255), y)  # noqa: E731 - as to_model_frame does
+        return data.batch(config.batch_size).map(to_float).prefetch(2)
+
+    steps = config.epochs * int(np.ceil(len(train.labels) / config.batch_size))
+    schedule = tf_keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=max(1, steps))
+    model.compile(
+        optimizer=tf_keras.optimizers.Adam(schedule),
+        loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    history, best = [], (-1.0, None)
+    validation_data = dataset(validation, False) if len(validation.labels) else None
+    for epoch in range(1, config.epochs + 1):
+        start = time.monotonic()
+        figures = model.fit(dataset(train, True), epochs=1, verbose=0).history
+        row = {"epoch": epoch, "loss": figures["loss"][-1], "accuracy": figures["accuracy"][-1]}
+        if validation_data is not None:
+            row["val_loss"], row["val_accuracy"] = model.evaluate(validation_data, verbose=0)
+        row["seconds"] = time.monotonic() - start
+        history.append(row)
+        score = row.get("val_accuracy", row["accuracy"])
+        if score > best[0]:
+            best = (score, model.get_weights())
+        log(
+            f"epoch {epoch}/{config.epochs}  loss {row['loss']:.3f}  train acc {row['accuracy']:.3f}"
+            + (f"  val loss {row['val_loss']:.3f}  val acc {row['val_accuracy']:.3f}" if "val_loss" in row else "")
+            + f"  ({row['seconds']:.0f} s, {len(train.labels) / row['seconds']:.0f} clips/s)"
+        )
+    model.set_weights(best[1])
+    return history
+
+
+# --- 5. export -------------------------------------------------------------------------------------------------------
+
+
+def export_trained(model, out: str, config: TrainingConfig, classes: list[str], *, source: str, record: dict,
+                   stream: bool, tflite: bool) -> None:  # fmt: skip
+    """OUT: whole-clip SavedModel; OUT/stream (+ model.tflite): the stream forms of the same weights."""
+    from vidlabel.pipeline.export_model import build_classifier, export
+
+    common = dict(
+        variant=config.variant, fps=config.fps, resolution=config.resolution, clip_frames=config.clip_frames,
+        num_classes=len(classes), architecture=config.mode, source=source,
+    )  # fmt: skip
+    import tf_keras
+
+    weights = model.get_weights()
+    tf_keras.backend.clear_session()  # layer names as published ("classifier_head"), not "classifier_head_1"
+    whole_clip = build_classifier(config.variant, config.mode, len(classes), external_states=False)
+    whole_clip.build([1, config.clip_frames, config.resolution, config.resolution, 3])
+    whole_clip.set_weights(weights)
+    staging = out.rstrip("/") + ".model"  # OUT appears whole or not at all
+    shutil.rmtree(staging, ignore_errors=True)  # left by a killed run
+    export(staging, models.ModelMetadata(mode="base", output_key="classifier_head", **common), whole_clip,
+           labels=classes, extra_files={"training.json": json.dumps(record, indent=2) + "\n"})  # fmt: skip
+    if stream or tflite:
+        streaming = build_classifier(config.variant, "stream", len(classes))
+        shape = [1, 1, config.resolution, config.resolution, 3]
+        streaming({**streaming.init_states(shape), "image": np.zeros(shape, np.float32)})
+        streaming.set_weights(weights)
+        export(os.path.join(staging, "stream"), models.ModelMetadata(mode="stream", output_key="logits", **common),
+               streaming, labels=classes, tflite="float32" if tflite else None)  # fmt: skip
+    if os.path.exists(out):
+        os.rmdir(out)  # empty, checked at start
+    os.replace(staging, out)
+
+
+# --- the command -----------------------------------------------------------------------------------------------------
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="vidlabel finetune",
+        description="Train MoViNet on your own labelled videos; the result runs with `vidlabel run --model OUT`.",
+    )
+    p.add_argument("--data", required=True,
+                   help="A folder with one sub-folder of videos per class, or a CSV manifest of uri,label (local or "
+                        "gs://).")  # fmt: skip
+    p.add_argument("--out", required=True, help="Model folder to write (must not exist, or be empty).")
+    p.add_argument("--variant", choices=sorted(MOVINET_VARIANTS), default="a0")
+    p.add_argument("--mode", choices=models.MODES, default="stream",
+                   help="Network: stream = causal (2+1)D (default; ~30x faster to train on CPU, exportable as stream "
+                        "and TFLite), base = 3D convolutions as the published base models.")  # fmt: skip
+    p.add_argument("--init", help="Start from this model's backbone: a Model Garden checkpoint (prefix or folder), a "
+                                  "MoViNet SavedModel folder (local or gs://), an alias such as a0-stream, or a hub "
+                                  "handle. Default: random weights.")  # fmt: skip
+    p.add_argument("--fps", type=float, default=8.0, help="Model frames per second (default 8).")
+    p.add_argument("--resolution", type=int, default=64, help="Square input side in pixels (default 64: CPU-sized).")
+    p.add_argument("--clip_seconds", type=float, default=1.0, help="Clip length in seconds (default 1).")
+    p.add_argument("--epochs", type=int, default=15)
+    p.add_argument("--batch_size", type=int, default=8)
+    p.add_argument("--learning_rate", type=float, default=2e-3)
+    p.add_argument("--validation_split", type=float, default=0.2, help="Share of each class's videos held out.")
+    p.add_argument("--seed", type=int, default=0, help="Seeds the split, the first weights and the shuffling.")
+    p.add_argument("--stream", action="store_true", help="Also export OUT/stream (stream SavedModel); --mode stream.")
+    p.add_argument("--tflite", action="store_true", help="Also export OUT/stream/model.tflite; --mode stream.")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    p = parser()
+    args = p.parse_args(argv)
+    if os.path.exists(args.out) and os.listdir(args.out):
+        p.error(f"--out {args.out} already exists and is not empty; choose a new folder")
+    if (args.stream or args.tflite) and args.mode != "stream":
+        p.error("--stream and --tflite export the causal network: use --mode stream")
+    if args.fps <= 0 or args.resolution < 8 or args.epochs < 1 or args.batch_size < 1 or args.learning_rate <= 0:
+        p.error("--fps, --epochs, --batch_size and --learning_rate must be positive and --resolution >= 8")
+    if not 0 <= args.validation_split < 1:
+        p.error("--validation_split must be in [0, 1)")
+    try:
+        videos = list_labelled_videos(args.data)
+    except (ValueError, OSError) as exc:
+        p.error(str(exc))
+    classes = sorted({v.label for v in videos})
+    if len(classes) < 2:
+        p.error(f"--data {args.data}: found {len(videos)} videos in {len(classes)} classes; need at least 2 classes")
+
+    clip_frames = clip_frame_count(args.clip_seconds, args.fps)
+    config = TrainingConfig(args.variant, args.mode, args.fps, args.resolution, clip_frames, args.epochs,
+                            args.batch_size, args.learning_rate, args.seed)  # fmt: skip
+    started = time.time()
+    try:  # before decoding: a bad --init must not cost the time of reading the data
+        model = training_model(config, len(classes), args.init)
+    except models.ModelError as exc:
+        print(f"vidlabel finetune: {exc}", file=sys.stderr)
+        return 2
+    print(f"{len(videos)} videos in {len(classes)} classes: {', '.join(classes)}", flush=True)
+    train_videos, val_videos = split_videos(videos, args.validation_split, args.seed)
+    spec = ClipSpec(fps=args.fps, resolution=args.resolution, clip_frames=clip_frames, stride_frames=clip_frames)
+    train, skipped = read_clips(train_videos, classes, spec._replace(stride_frames=max(1, clip_frames // 2)), "train")
+    validation, val_skipped = read_clips(val_videos, classes, spec, "validation")
+    for uri, why in skipped + val_skipped:
+        print(f"skipped {uri}: {why}", file=sys.stderr)
+    if not len(train.labels):
+        print("vidlabel finetune: no training clip could be read", file=sys.stderr)
+        return 1
+    print(f"{len(train.labels)} training clips from {len(train_videos)} videos, {len(validation.labels)} validation "
+          f"clips from {len(val_videos)} videos ({clip_frames} frames of {args.resolution} px at {args.fps:g} fps)",
+          flush=True)  # fmt: skip
+
+    train_started = time.time()
+    history = fit(model, config, train, validation, log=lambda line: print(line, flush=True))
+    train_seconds = time.time() - train_started
+    best = max(history, key=lambda row: row.get("val_accuracy", row["accuracy"]))
+    record = {
+        "vidlabel_version": __version__,
+        "data": args.data,
+        "classes": classes,
+        "config": config._asdict(),
+        "init": args.init or f"random weights (seed {args.seed})",
+        "train_videos": len(train_videos),
+        "validation_videos": len(val_videos),
+        "train_clips": int(len(train.labels)),
+        "validation_clips": int(len(validation.labels)),
+        "skipped_videos": [{"uri": uri, "why": why} for uri, why in skipped + val_skipped],
+        "best_epoch": best["epoch"],
+        "history": history,
+        "train_seconds": train_seconds,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+    }
+    print("exporting the best epoch ...", flush=True)
+    source = f"vidlabel finetune on {args.data} from {record['init']}"
+    export_trained(model, args.out, config, classes, source=source, record=record, stream=args.stream,
+                   tflite=args.tflite)  # fmt: skip
+    val = f", validation accuracy {best['val_accuracy']:.3f}" if "val_accuracy" in best else ""
+    print(f"best epoch {best['epoch']}{val}; trained in {train_seconds:.0f} s, {time.time() - started:.0f} s in all")
+    print(f"model written to {args.out}; label videos with: vidlabel run --model {args.out} --input VIDEOS --output OUT")
+    return 0
