@@ -233,11 +233,14 @@ def fit(model, config: TrainingConfig, train: ClipSet, validation: ClipSet, log=
     import tensorflow as tf
     import tf_keras
 
+    @tf.autograph.experimental.do_not_convert  # plain TensorFlow ops: nothing to convert
+    def to_float(frames, labels):  # exactly the float input to_model_frame gives `vidlabel run`
+        return tf.cast(frames, tf.float32) * (1 / 255), labels
+
     def dataset(clips: ClipSet, shuffle: bool):
         data = tf.data.Dataset.from_tensor_slices((clips.frames, clips.labels))
         if shuffle:
             data = data.shuffle(len(clips.labels), seed=config.seed, reshuffle_each_iteration=True)
-        to_float = lambda x, y: (tf.cast(x, tf.float32) * (1 / 255), y)  # noqa: E731 - as to_model_frame does
         return data.batch(config.batch_size).map(to_float).prefetch(2)
 
     steps = config.epochs * int(np.ceil(len(train.labels) / config.batch_size))
