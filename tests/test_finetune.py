@@ -209,3 +209,26 @@ def test_init_from_a_model_garden_checkpoint(tmp_path):
     assert prefix.startswith(str(tmp_path))
     with pytest.raises(Exception, match="not a MoViNet a1 stream checkpoint"):
         training_model(config._replace(variant="a1"), num_classes=3, init=prefix)
+
+
+def test_trained_weights_carry_over_to_the_stream_form():
+    """`finetune --stream/--tflite` export the trained weights into the stream network (external states): fed frame
+    by frame it must give the whole-clip network's logits."""
+    import tensorflow as tf
+
+    from vidlabel.pipeline.export_model import build_classifier
+
+    shape = [1, 8, 32, 32, 3]
+    whole_clip = build_classifier("a0", "stream", 3, seed=21, external_states=False)
+    whole_clip.build(shape)
+    streaming = build_classifier("a0", "stream", 3, seed=99)
+    frame_shape = [1, 1, 32, 32, 3]
+    streaming({**streaming.init_states(frame_shape), "image": tf.zeros(frame_shape)})
+    streaming.set_weights(whole_clip.get_weights())
+
+    clip = tf.random.stateless_uniform(shape, seed=(1, 2))
+    expected = whole_clip({"image": clip}, training=False).numpy()
+    states = streaming.init_states(frame_shape)
+    for t in range(shape[1]):
+        logits, states = streaming({**states, "image": clip[:, t : t + 1]}, training=False)
+    np.testing.assert_allclose(logits.numpy(), expected, atol=1e-4)
