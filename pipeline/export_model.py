@@ -68,6 +68,7 @@ def main(argv: list[str]) -> int:
     metadata = models.ModelMetadata(
         variant=args.variant,
         mode=args.mode,
+        architecture=args.mode,
         fps=fps,
         resolution=args.resolution or spec.resolution,
         clip_frames=args.frames or round(PUBLISHED_CLIP_SECONDS * fps),
