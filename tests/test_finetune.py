@@ -193,7 +193,7 @@ def test_init_from_a_savedmodel_keeps_its_backbone(stream_model):
     ours = [w.numpy() for w in model.backbone.weights if w.shape.rank]
     assert len(ours) > 300 and all(w.tobytes() in saved_values for w in ours)
     fresh = [w.numpy() for w in training_model(config, num_classes=3, init=None).backbone.weights if w.shape.rank]
-    assert sum(a.tobytes() != b.tobytes() for a, b in zip(ours, fresh)) > 100
+    assert sum(a.tobytes() != b.tobytes() for a, b in zip(ours, fresh)) > 50  # the kernels (norms start at 0 or 1)
 
 
 def test_init_from_a_model_garden_checkpoint(tmp_path):
