@@ -143,7 +143,9 @@ def test_rotated_copies_keep_their_labels(direction_model, heldout_tables, tmp_p
     assert set(facts.values()) == {270}
     labels = labels_by_video(out)
     same = sum(labels[copy] == upright[original] for copy, original in copies.items())
-    assert same == len(copies)
+    # Decoded without the display matrix, every left/right copy would move up/down and vice versa (near 0 agreement).
+    # The copies are a second lossy H.264 generation, so a borderline video may flip as any re-encode can.
+    assert same >= 0.9 * len(copies), f"{same}/{len(copies)} copies kept their label"
 
 
 def test_colour_only_classes_are_told_apart(tmp_path):
