@@ -7,19 +7,19 @@ run goes it shows a progress bar, and at the end a summary read back from the wr
 from __future__ import annotations
 
 import argparse
+import datetime
+import importlib.metadata
+import json
 import os
 import sys
 import tempfile
 import threading
-import time
 from typing import Optional
 
 import apache_beam as beam
-import pyarrow.parquet as pq
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
 
-from vidlabel.pipeline import __version__, graph
+from vidlabel.pipeline import __version__, graph, publish
 from vidlabel.pipeline.options import UsageError, VidlabelOptions, is_local_runner, parse_options
 from vidlabel.pipeline.plan import JobPlan, plan_job
 from vidlabel.transforms.progress import ProgressFile
@@ -81,17 +81,29 @@ def run(argv: list[str], test_pipeline: Optional[beam.Pipeline] = None) -> int:
         VidlabelOptions._add_argparse_args(help_parser)
         help_parser.print_help()
         return 0
-    started = time.time()
+    started = datetime.datetime.now(datetime.timezone.utc)
     try:
         options = parse_options(argv)
-        plan = plan_job(options.view_as(VidlabelOptions))
+        opts = options.view_as(VidlabelOptions)
+        opts.check()
+        with publish.OutputLock(opts.output):
+            plan = plan_job(opts)
+            record = label(plan, options, test_pipeline, started)
     except UsageError as exc:
         print(f"vidlabel run: error: {exc}", file=sys.stderr)
         return 2
+    print_summary(plan, record)
+    return 0
+
+
+def label(plan: JobPlan, options: PipelineOptions, test_pipeline: Optional[beam.Pipeline], started) -> dict:
+    """Runs the pipeline into the staging folder, then publishes the result with its run record."""
+    kept = plan.num_listed - plan.num_to_label
     print(
-        f"vidlabel: {plan.num_videos} video(s) -> {plan.output}  (model {plan.model_name}: "
-        f"{plan.clip_spec.fps:g} fps, {plan.clip_spec.resolution}px, clips of {plan.clip_spec.clip_frames} frames; "
-        f"run {plan.run_id})",
+        f"vidlabel: {plan.num_to_label} video(s) to label"
+        + (f" ({kept} unchanged kept from run {publish.read_record(plan.keep_from)['run_id']})" if plan.keep_from else "")
+        + f" -> {plan.output}  (model {plan.model_name}: {plan.clip_spec.fps:g} fps, {plan.clip_spec.resolution}px, "
+        f"clips of {plan.clip_spec.clip_frames} frames; run {plan.run_id})",
         file=sys.stderr,
     )
     show_progress = test_pipeline is None and is_local_runner(options)
@@ -103,8 +115,47 @@ def run(argv: list[str], test_pipeline: Optional[beam.Pipeline] = None) -> int:
             _run_with_progress(pipeline, plan, progress_path)
         else:
             pipeline.run().wait_until_finish()
-    print_summary(plan, time.time() - started)
-    return 0
+    record = run_record(plan, options, started, publish.read_table(plan.outputs.staging, "videos"))
+    publish.publish(plan.outputs, record)
+    return record
+
+
+def run_record(plan: JobPlan, options: PipelineOptions, started, videos) -> dict:
+    """What `run.json` says about a run: enough to trace any output back to how it was made."""
+    finished = datetime.datetime.now(datetime.timezone.utc)
+    rows = videos.select(["status", "run_id", "num_clips"]).to_pylist() if videos is not None else []
+    mine = [r for r in rows if r["run_id"] == plan.run_id]
+    return {
+        "run_id": plan.run_id,
+        "started": started.isoformat(timespec="seconds"),
+        "finished": finished.isoformat(timespec="seconds"),
+        "elapsed_s": round((finished - started).total_seconds(), 1),
+        "versions": {name: _version(name) for name in ("vidlabel", "apache-beam", "av", "tensorflow", "ai-edge-litert")},
+        "model": {
+            "name": plan.model_name,
+            "path": plan.model_path,
+            "kind": plan.signature.kind,
+            "sha256": plan.labelling["model_sha256"],
+        },
+        "labelling": plan.labelling,
+        "options": json.loads(json.dumps(options.get_all_options(drop_default=True), default=str)),
+        "counts": {
+            "listed": plan.num_listed,
+            "labelled": len(mine),
+            "ok": sum(r["status"] == "ok" for r in mine),
+            "error": sum(r["status"] != "ok" for r in mine),
+            "kept": len(rows) - len(mine),
+            "clips": sum(r["num_clips"] or 0 for r in mine),
+        },
+        "previous_run": publish.read_record(plan.outputs.previous)["run_id"] if plan.outputs.previous else None,
+    }
+
+
+def _version(distribution: str) -> Optional[str]:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def _run_with_progress(pipeline: beam.Pipeline, plan: JobPlan, progress_path: str) -> None:
@@ -123,8 +174,9 @@ def _run_with_progress(pipeline: beam.Pipeline, plan: JobPlan, progress_path: st
     worker.start()
     progress = ProgressFile(progress_path)
     failed = clips = 0
-    with tqdm(total=plan.num_videos, unit="video", desc="labelling", file=sys.stderr, dynamic_ncols=True) as bar:
-        while worker.is_alive() or bar.n < plan.num_videos:
+    total = plan.num_to_label
+    with tqdm(total=total, unit="video", desc="labelling", file=sys.stderr, dynamic_ncols=True) as bar:
+        while worker.is_alive() or bar.n < total:
             for record in progress.new_records():
                 failed += not record["ok"]
                 clips += record["clips"]
@@ -137,35 +189,20 @@ def _run_with_progress(pipeline: beam.Pipeline, plan: JobPlan, progress_path: st
         raise failure[0]
 
 
-def read_table(output: str, name: str):
-    import pyarrow as pa
-
-    files = sorted(m.path for m in FileSystems.match([f"{output.rstrip('/')}/{name}-*.parquet"])[0].metadata_list)
-    tables = []
-    for path in files:
-        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-            tables.append(pq.read_table(f))
-    return pa.concat_tables(tables) if tables else None
-
-
-def print_summary(plan: JobPlan, elapsed_s: float) -> None:
-    videos = read_table(plan.output, "videos")
-    if videos is None:
-        print(f"vidlabel: finished in {elapsed_s:.1f} s, but no videos table was written in {plan.output}", file=sys.stderr)
-        return
-    rows = videos.to_pylist()
-    ok = [r for r in rows if r["status"] == "ok"]
-    failed = [r for r in rows if r["status"] != "ok"]
+def print_summary(plan: JobPlan, record: dict) -> None:
+    counts = record["counts"]
     lines = [
-        f"vidlabel: done in {elapsed_s:.1f} s: {len(ok)} video(s) ok, {len(failed)} failed; "
-        f"{sum(r['num_clips'] for r in ok)} clips, {sum(r['num_frames'] for r in ok)} frames, "
-        f"{sum(r['duration_s'] for r in ok):.1f} s of video",
+        f"vidlabel: done in {record['elapsed_s']:.1f} s: {counts['ok']} video(s) ok, {counts['error']} failed, "
+        f"{counts['clips']} clips" + (f"; {counts['kept']} kept from the published result" if plan.keep_from else ""),
     ]
-    for r in failed[:10]:
-        lines.append(f"  failed: {r['video_uri']}: {r['error']}")
-    if len(failed) > 10:
-        lines.append(f"  ... and {len(failed) - 10} more (see errors-*.parquet)")
-    lines.append(f"  tables: {plan.output.rstrip('/')}/{{predictions,videos,errors}}-*.parquet")
+    if counts["error"]:
+        videos = publish.read_table(plan.output, "videos").to_pylist()
+        failed = [r for r in videos if r["status"] != "ok" and r["run_id"] == plan.run_id]
+        for r in failed[:10]:
+            lines.append(f"  failed: {r['video_uri']}: {r['error']}")
+        if len(failed) > 10:
+            lines.append(f"  ... and {len(failed) - 10} more (see errors-*.parquet)")
+    lines.append(f"  tables: {plan.output}/{{predictions,videos,errors}}-*.parquet  (run record: {plan.output}/run.json)")
     print("\n".join(lines), file=sys.stderr)
 
 

@@ -92,7 +92,7 @@ def list_labelled_videos(data: str, extensions=listing.DEFAULT_EXTENSIONS) -> li
         raise ValueError(f"--data {data}: expected a folder with one sub-folder per class, or a .csv manifest")
     root = data.rstrip("/") if listing.has_scheme(data) else os.path.abspath(data)
     videos = []
-    for uri in listing.match_pattern(pattern, extensions):
+    for uri in (f.uri for f in listing.match_files(pattern, extensions)):
         path = listing.to_local_path(uri) or uri
         parts = path[len(root) + 1 :].replace(os.sep, "/").split("/")
         if len(parts) >= 2:  # videos directly in DATA have no class
@@ -125,7 +125,7 @@ def video_clip_frames(uri: str, spec: ClipSpec) -> tuple[str, list, Optional[str
         with decode.open_container(uri) as container:
             stream = decode.pick_video_stream(container)
             frames = [
-                np.rint(clip * 255).astype(np.uint8)
+                clip
                 for _, clip in decode.video_clips(uri, container, stream, spec, decode.DecodeFacts())
                 if len(clip) == spec.clip_frames  # the unpadded tail clip cannot be stacked; it is not needed
             ]
@@ -234,7 +234,7 @@ def fit(model, config: TrainingConfig, train: ClipSet, validation: ClipSet, log=
     import tf_keras
 
     @tf.autograph.experimental.do_not_convert  # plain TensorFlow ops: nothing to convert
-    def to_float(frames, labels):  # exactly the float input to_model_frame gives `vidlabel run`
+    def to_float(frames, labels):  # exactly `clips.model_input`, the float input of `vidlabel run`
         return tf.cast(frames, tf.float32) * (1 / 255), labels
 
     def dataset(clips: ClipSet, shuffle: bool):

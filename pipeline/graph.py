@@ -1,7 +1,11 @@
 """The pipeline graph: one video's path from listing to Parquet, as named composite transforms.
 
-    ListVideos -> DecodeClips -> RunInference(MoViNet) -> rows -> WriteToParquet
-                       `-> one VideoInfo or VideoError per file -> videos / errors tables
+    ListVideos -> [KeepUnchanged] -> DecodeClips -> RunInference(MoViNet) -> rows -> WriteToParquet (staging)
+                        |                  `-> one VideoInfo or VideoError per file -> videos / errors tables
+                        `-> (--incremental) published rows of unchanged files, written beside the new ones
+
+The tables go to the run's staging folder; the launcher publishes them once the pipeline has succeeded
+(`publish.py`).
 
 Decoding, scoring and writing prediction rows fuse into one stage, so clips stream through it one batch at a time
 and are never gathered across an archive; only one small record per video (its facts, its averaged
@@ -16,10 +20,11 @@ from apache_beam.ml.inference.base import RunInference
 
 from vidlabel.pipeline.plan import JobPlan
 from vidlabel.transforms import rows, schema
-from vidlabel.transforms.decode import VIDEO_ERROR, VIDEO_INFO, DecodeClips
 from vidlabel.transforms.handlers import MovinetHandler
+from vidlabel.transforms.incremental import KeepUnchanged
 from vidlabel.transforms.listing import ListVideos
 from vidlabel.transforms.progress import ReportProgress
+from vidlabel.transforms.sandbox import VIDEO_ERROR, VIDEO_INFO, DecodeClips
 
 
 def _only(values):
@@ -28,14 +33,15 @@ def _only(values):
 
 
 class LabelVideos(beam.PTransform):
-    """PBegin -> {"predictions", "videos", "errors"}: PCollections of rows for the tables in `schema.py`."""
+    """PCollection[VideoFile] -> {"predictions", "videos", "errors"}: PCollections of rows for the tables in
+    `schema.py`."""
 
     def __init__(self, plan: JobPlan, progress_path: Optional[str] = None):
         super().__init__()
         self._plan = plan
         self._progress_path = progress_path
 
-    def expand(self, pbegin):
+    def expand(self, files):
         plan = self._plan
         ctx = rows.RowContext(
             labels=plan.labels, top_k=plan.top_k, model=plan.model_name, run_id=plan.run_id, all_scores=plan.all_scores
@@ -48,8 +54,7 @@ class LabelVideos(beam.PTransform):
             carry_states=plan.carry_states,
         )
 
-        uris = pbegin | "ListVideos" >> ListVideos(plan.inputs, plan.manifest, plan.extensions)
-        decoded = uris | "DecodeClips" >> beam.ParDo(DecodeClips(plan.clip_spec)).with_outputs(
+        decoded = files | "DecodeClips" >> beam.ParDo(DecodeClips(plan.clip_spec, plan.decode_limits)).with_outputs(
             VIDEO_INFO, VIDEO_ERROR, main="clips"
         )
         scored = decoded.clips | "ScoreClips" >> RunInference(handler)  # PredictionResult(example=ClipKey, ...)
@@ -62,13 +67,14 @@ class LabelVideos(beam.PTransform):
         )
         videos = (
             {
+                "file": files | "KeyFileByUri" >> beam.Map(lambda file: (file.uri, file)),
                 "info": decoded[VIDEO_INFO] | "KeyInfoByUri" >> beam.Map(lambda info: (info.video_uri, info)),
                 "error": decoded[VIDEO_ERROR] | "KeyErrorByUri" >> beam.Map(lambda err: (err.video_uri, err)),
                 "average": averages,
             }
             | "JoinPerVideo" >> beam.CoGroupByKey()
             | "ToVideoRows" >> beam.MapTuple(
-                lambda uri, g: rows.video_row(uri, _only(g["info"]), _only(g["error"]), _only(g["average"]), ctx)
+                lambda uri, g: rows.video_row(_only(g["file"]), _only(g["info"]), _only(g["error"]), _only(g["average"]), ctx)
             )
         )
         errors = decoded[VIDEO_ERROR] | "ToErrorRows" >> beam.Map(rows.error_row, ctx)
@@ -94,4 +100,13 @@ class WriteTables(beam.PTransform):
 
 
 def build(pipeline: beam.Pipeline, plan: JobPlan, progress_path: Optional[str] = None) -> None:
-    _ = pipeline | "LabelVideos" >> LabelVideos(plan, progress_path) | "WriteTables" >> WriteTables(plan.output)
+    files = pipeline | "ListVideos" >> ListVideos(plan.inputs, plan.manifest, plan.extensions)
+    if plan.keep_from:
+        files, kept = files | "KeepUnchanged" >> KeepUnchanged(plan.keep_from)
+    tables = files | "LabelVideos" >> LabelVideos(plan, progress_path)
+    if plan.keep_from:
+        tables = {
+            name: (labelled, kept[name]) | f"With{name.capitalize()}Kept" >> beam.Flatten()
+            for name, labelled in tables.items()
+        }
+    _ = tables | "WriteTables" >> WriteTables(plan.outputs.staging)

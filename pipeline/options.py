@@ -8,7 +8,7 @@ from __future__ import annotations
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, _BeamArgumentParser
 
 from vidlabel.transforms.listing import DEFAULT_EXTENSIONS
-from vidlabel.transforms.types import RESIZE_MODES
+from vidlabel.transforms.types import RESIZE_MODES, DecodeLimits
 
 # The local default: Beam 2.77's DirectRunner first tries to download the Prism runner binary (minutes offline).
 # FnApiRunner runs in this process with no download; multi_processing with one SDK worker per core (0 = all
@@ -37,7 +37,19 @@ class VidlabelOptions(PipelineOptions):
             "--output", default=None, help="Folder or gs:// prefix for the predictions/videos/errors Parquet files."
         )
         parser.add_argument(
-            "--overwrite", action="store_true", default=False, help="Replace the results already in --output."
+            "--overwrite",
+            action="store_true",
+            default=False,
+            help="Label every listed file and replace the result already in --output (published only once the "
+            "run succeeds).",
+        )
+        parser.add_argument(
+            "--incremental",
+            action="store_true",
+            default=False,
+            help="Keep the published rows of files that have not changed (same URI, size and modification time) "
+            "and label only new or changed files; the new result holds both. Resumes a killed run, and updates a "
+            "result as an archive grows. Works on an empty --output too.",
         )
         parser.add_argument(
             "--model",
@@ -87,9 +99,34 @@ class VidlabelOptions(PipelineOptions):
             "reported at each clip's last frame).",
         )
         parser.add_argument(
+            "--decode_timeout_seconds",
+            type=float,
+            default=DecodeLimits().timeout_s,
+            help="A file whose decoder gives no clip for this long is stopped and gets an error row (hangs, "
+            "blocking reads).",
+        )
+        parser.add_argument(
+            "--decode_memory_mb",
+            type=int,
+            default=DecodeLimits().memory_mb,
+            help="Memory (address space, MB) that decoding one file may take in its decoder process; a file that "
+            "needs more gets an error row.",
+        )
+        parser.add_argument(
+            "--max_frame_pixels",
+            type=int,
+            default=DecodeLimits().max_frame_pixels,
+            help="Frames larger than this (width x height; default 8K UHD) are refused before they are decoded.",
+        )
+        parser.add_argument(
             "--extensions",
             default=",".join(DEFAULT_EXTENSIONS),
             help="Comma-separated file extensions taken from folders (case-insensitive).",
+        )
+
+    def decode_limits(self) -> DecodeLimits:
+        return DecodeLimits(
+            timeout_s=self.decode_timeout_seconds, memory_mb=self.decode_memory_mb, max_frame_pixels=self.max_frame_pixels
         )
 
     def check(self) -> None:
@@ -98,6 +135,14 @@ class VidlabelOptions(PipelineOptions):
             raise UsageError("give the videos to label with --input PATH (file, folder or glob) or --manifest FILE")
         if not self.output:
             raise UsageError("give --output DIR (a folder or gs:// prefix for the Parquet files)")
+        if self.overwrite and self.incremental:
+            raise UsageError("--overwrite relabels everything and --incremental keeps unchanged files: give one")
+        if not self.decode_timeout_seconds > 0:
+            raise UsageError(f"--decode_timeout_seconds must be positive, not {self.decode_timeout_seconds}")
+        if self.decode_memory_mb < 64:
+            raise UsageError(f"--decode_memory_mb must be at least 64, not {self.decode_memory_mb}")
+        if self.max_frame_pixels < 64:
+            raise UsageError(f"--max_frame_pixels must be at least 64, not {self.max_frame_pixels}")
         if self.top_k is not None and self.top_k < 1:
             raise UsageError(f"--top_k must be at least 1, not {self.top_k}")
         if self.batch_size < 1:

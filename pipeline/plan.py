@@ -1,50 +1,62 @@
 """Everything `vidlabel run` checks and resolves before any work starts, gathered into one `JobPlan`.
 
 A bad flag must stop the job before a single video is decoded, with a message that says how to fix it: no input,
-nothing matched, an unwritable output, an unknown alias, a model that cannot be fetched or loaded, labels that
-do not fit the model, clip lengths that make no sense. The plan then carries only picklable values (paths,
+nothing matched, an unwritable output or one that already holds a result, an unknown alias, a model that cannot be
+fetched or loaded, labels that do not fit the model, clip lengths that make no sense, an --incremental run whose
+settings differ from the result it would extend. The plan then carries only picklable values (paths,
 numbers, strings) into the pipeline graph.
 """
 from __future__ import annotations
 
 import datetime
+import hashlib
 import os
 import uuid
 from typing import NamedTuple, Optional
 
 from apache_beam.io.filesystems import FileSystems
 
+from vidlabel.pipeline import publish
 from vidlabel.pipeline.options import UsageError, VidlabelOptions
-from vidlabel.transforms import clips, listing, models, schema
-from vidlabel.transforms.types import ClipSpec, PUBLISHED_CLIP_SECONDS
+from vidlabel.transforms import clips, incremental, listing, models
+from vidlabel.transforms.types import PUBLISHED_CLIP_SECONDS, ClipSpec, DecodeLimits, VideoFile
 
 
 class JobPlan(NamedTuple):
     inputs: list[str]
     manifest: Optional[str]
     extensions: tuple[str, ...]
-    num_videos: int  # as listed at launch (files can appear or vanish before the workers get to them)
-    output: str
+    num_listed: int  # as listed at launch (files can appear or vanish before the workers get to them)
+    num_to_label: int  # of those, the new or changed ones with --incremental; all of them otherwise
+    outputs: publish.OutputPlan  # where readers query, where this run writes, the published result
+    keep_from: Optional[str]  # --incremental: the published result whose rows of unchanged files are kept
     model_path: str  # local SavedModel folder or .tflite file
     model_name: str  # what the rows record as `model`
     signature: models.ServingSignature
     carry_states: bool  # stream models: carry states across a video's clips instead of resetting per clip
     labels: tuple[str, ...]
     clip_spec: ClipSpec
+    decode_limits: DecodeLimits
     top_k: int
     all_scores: bool
     batch_size: int
     run_id: str
+    labelling: dict  # everything a row depends on besides the video: model and labels hashes, clip settings
+
+    @property
+    def output(self) -> str:
+        return self.outputs.output
 
 
 DEFAULT_TOP_K = 5
 
 
 def plan_job(opts: VidlabelOptions) -> JobPlan:
+    """Resolves and checks everything, then makes the run's staging folder. The caller holds the output lock."""
     opts.check()
     extensions = listing.normalise_extensions(opts.extensions.split(","))
-    uris = list_videos(opts.input, opts.manifest, extensions)
-    output, old_result = check_output(opts.output, opts.overwrite)
+    listed = list_videos(opts.input, opts.manifest, extensions)
+    output, previous = publish.check_output(opts.output, replace=opts.overwrite or opts.incremental)
 
     try:
         located = models.locate_model(opts.model)
@@ -66,72 +78,82 @@ def plan_job(opts: VidlabelOptions) -> JobPlan:
     if top_k > len(labels):
         raise UsageError(f"--top_k {opts.top_k} is more than the model's {len(labels)} classes")
     spec = clip_spec(opts, located.metadata, signature.input_shape)
+    labelling = {
+        "model_sha256": models.content_sha256(located.path),
+        "labels_sha256": hashlib.sha256("\n".join(labels).encode("utf-8")).hexdigest(),
+        **spec._asdict(),
+        "top_k": top_k,
+        "all_scores": opts.all_scores,
+        "stream_states": opts.stream_states,
+    }
+    keep_from = previous if opts.incremental else None
+    to_label = listed
+    if keep_from:
+        check_same_labelling(publish.read_record(keep_from), labelling, output)
+        published = publish.read_table(keep_from, "videos", columns=incremental.VERSION_COLUMNS).to_pylist()
+        to_label = incremental.new_or_changed(listed, {r["video_uri"]: incremental.published_version(r) for r in published})
 
-    if old_result:  # only once every check has passed: a refused job must not cost the previous result
-        FileSystems.delete(old_result)
+    run_id = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
     return JobPlan(
         inputs=list(opts.input),
         manifest=opts.manifest,
         extensions=extensions,
-        num_videos=len(uris),
-        output=output,
+        num_listed=len(listed),
+        num_to_label=len(to_label),
+        outputs=publish.make_staging(output, previous, run_id),  # last: a refused job leaves nothing behind
+        keep_from=keep_from,
         model_path=located.path,
         model_name=opts.model,
         signature=signature,
         carry_states=opts.stream_states == "video",
         labels=tuple(labels),
         clip_spec=spec,
+        decode_limits=opts.decode_limits(),
         top_k=top_k,
         all_scores=opts.all_scores,
         batch_size=opts.batch_size,
-        run_id=datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8],
+        run_id=run_id,
+        labelling=labelling,
     )
 
 
-def list_videos(inputs: list[str], manifest: Optional[str], extensions: tuple[str, ...]) -> list[str]:
-    """The files the job will label, listed as the pipeline's `ListVideos` will list them."""
-    uris: set[str] = set()
+def check_same_labelling(previous_record: dict, labelling: dict, output: str) -> None:
+    """--incremental keeps old rows beside new ones, so both must mean the same: same model, labels, clip settings."""
+    before = previous_record.get("labelling", {})
+    changed = sorted(k for k in labelling if before.get(k) != labelling[k])
+    if changed:
+        raise UsageError(
+            f"--incremental: the result in {output} was labelled with other settings ({', '.join(changed)} differ), "
+            "so its rows cannot be kept beside new ones; pass --overwrite to relabel everything, or use the same "
+            "model and flags"
+        )
+
+
+def list_videos(inputs: list[str], manifest: Optional[str], extensions: tuple[str, ...]) -> list[VideoFile]:
+    """The files the job will label, listed as the pipeline's `ListVideos` will list them, in URI order."""
+    files: dict[str, VideoFile] = {}
     for path in inputs:
         if not listing.is_glob(path) and not listing.has_scheme(path) and not os.path.exists(path):
             raise UsageError(f"--input {path}: no such file or folder")
-        found = listing.match_pattern(listing.input_pattern(path), extensions)
+        found = listing.match_files(listing.input_pattern(path), extensions)
         if not found:
             what = f"no file with a video extension ({', '.join(extensions)}); change it with --extensions"
             raise UsageError(f"--input {path}: " + (what if os.path.isdir(path) else "matched no file"))
-        uris.update(found)
+        files.update((f.uri, f) for f in found)
     if manifest:
         if not FileSystems.exists(manifest):
             raise UsageError(f"--manifest {manifest}: no such file")
         entries = listing.read_manifest(manifest)
         if not entries:
             raise UsageError(f"--manifest {manifest}: lists no video (only blank lines or # comments)")
-        uris.update(entries)
-    return sorted(uris)
-
-
-def check_output(output: str, overwrite: bool) -> tuple[str, list[str]]:
-    """Makes sure the output can be written and refuses to mix a new result with an old one. Returns the output
-    and the files of the old result that --overwrite will replace (deleted by the caller after all checks)."""
-    if not listing.has_scheme(output):
-        output = os.path.abspath(output)
-        try:
-            os.makedirs(output, exist_ok=True)
-            probe = os.path.join(output, f".vidlabel-write-test-{uuid.uuid4().hex}")
-            open(probe, "w").close()
-            os.remove(probe)
-        except OSError as exc:
-            raise UsageError(f"--output {output}: cannot write there ({exc.strerror}); choose another folder") from exc
-    existing = [m.path for name in schema.TABLES for m in _match(f"{output.rstrip('/')}/{name}-*.parquet")]
-    if existing and not overwrite:
-        raise UsageError(
-            f"--output {output} already holds a result ({len(existing)} Parquet files); pass --overwrite to "
-            "replace it, or choose another folder"
+        # Local entries are looked up here; remote ones only in the pipeline, in parallel (one request each), so
+        # with --incremental the launch count may include unchanged remote files that the pipeline then keeps.
+        files.update(
+            (uri, listing.stat_video(uri) if listing.to_local_path(uri) else VideoFile(uri, None, None))
+            for uri in entries
+            if uri not in files
         )
-    return output, existing
-
-
-def _match(pattern: str):
-    return FileSystems.match([pattern])[0].metadata_list
+    return [files[uri] for uri in sorted(files)]
 
 
 def clip_spec(opts: VidlabelOptions, metadata: models.ModelMetadata, input_shape: tuple) -> ClipSpec:

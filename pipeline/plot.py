@@ -72,7 +72,7 @@ def probabilities_over_time(video: str, classifier, spec: ClipSpec) -> Iterator[
     with open_container(video) as container:
         stream = pick_video_stream(container)
         ticks = ((frame, n) for frame, _, n in sampled_frames(container, stream, spec.fps, DecodeFacts()))
-        expanded = ((frame, to_model_frame(frame, spec)) for frame, n in ticks for _ in range(n))
+        expanded = ((frame, clips.model_input(to_model_frame(frame, spec))) for frame, n in ticks for _ in range(n))
         if classifier.streams:
             states = None
             for tick, (frame, model_frame) in enumerate(expanded):

@@ -2,13 +2,13 @@
 
 These call the command's `main` in this process (the same code path as the console script, without paying a
 Python and TensorFlow start-up per case)."""
+import json
+
 import duckdb
-import pyarrow.parquet as pq
 import pytest
 
 from conftest import VIDEOS
 from vidlabel.pipeline import cli
-from vidlabel.transforms import schema
 
 VIDEO = VIDEOS / "bear_vp9_161x121_odd.webm"
 
@@ -23,7 +23,8 @@ def refused(capsys, tmp_path):
         err = capsys.readouterr().err
         assert status == 2, err[-3000:]
         assert expect in err, err[-3000:]
-        assert not list((tmp_path / "out").glob("predictions-*.parquet"))
+        if not (tmp_path / "out").is_symlink():  # no earlier result: a refused job leaves nothing behind
+            assert not list((tmp_path / "out").glob("*.parquet")) and not (tmp_path / "out.runs").exists()
 
     return check
 
@@ -101,22 +102,38 @@ def test_labels_that_do_not_fit_the_model(refused, tmp_path, small_model):
             tmp_path / "labels.txt", expect="the labels have 2 names")  # fmt: skip
 
 
-def test_existing_result_needs_overwrite_which_replaces_every_old_shard(refused, tmp_path, small_model, capsys):
-    out = tmp_path / "out"
-    out.mkdir()
-    stale = [out / f"videos-0000{i}-of-00003.parquet" for i in range(3)]
-    for path in stale:
-        pq.write_table(schema.VIDEOS.empty_table(), path)
-    refused("--input", VIDEO, "--output", out, "--model", small_model, expect="--overwrite")
-    assert all(p.exists() for p in stale)
-    refused("--input", VIDEO, "--output", out, "--model", tmp_path / "missing", "--overwrite", expect="no such file")
-    assert all(p.exists() for p in stale)  # a refused job keeps the previous result, even with --overwrite
+def run_in_process(*args):
+    return cli.main(["run", *map(str, args), "--direct_running_mode", "in_memory", "--direct_num_workers", "1"])
 
-    status = cli.main(["run", "--input", str(VIDEO), "--output", str(out), "--model", str(small_model), "--overwrite",
-                       "--direct_running_mode", "in_memory", "--direct_num_workers", "1"])  # fmt: skip
-    assert status == 0, capsys.readouterr().err[-3000:]
-    assert not any(p.exists() for p in stale)
-    assert duckdb.sql(f"select status from '{out}/videos-*.parquet'").fetchall() == [("ok",)]
+
+def test_existing_result_needs_overwrite_or_incremental_and_a_refused_job_keeps_it(refused, tmp_path, small_model, capsys):
+    out = tmp_path / "out"
+    assert run_in_process("--input", VIDEO, "--output", out, "--model", small_model) == 0, capsys.readouterr().err
+    first = duckdb.sql(f"select run_id from '{out}/videos-*.parquet'").fetchall()
+    refused("--input", VIDEO, "--output", out, "--model", small_model, expect="--overwrite")
+    refused("--input", VIDEO, "--output", out, "--model", tmp_path / "missing", "--overwrite", expect="no such file")
+    refused("--input", VIDEO, "--output", out, "--model", small_model, "--overwrite", "--incremental", expect="give one")
+    assert duckdb.sql(f"select run_id from '{out}/videos-*.parquet'").fetchall() == first
+    assert len(list((tmp_path / "out.runs").iterdir())) == 2  # the result's run folder and the lock: nothing staged
+
+    assert run_in_process("--input", VIDEO, "--output", out, "--model", small_model, "--overwrite") == 0
+    second = duckdb.sql(f"select run_id, status from '{out}/videos-*.parquet'").fetchall()
+    assert len(second) == 1 and second[0][0] != first[0][0] and second[0][1] == "ok"
+    assert json.loads((out / "run.json").read_text())["previous_run"] == first[0][0]
+
+
+def test_incremental_refuses_other_labelling_settings(refused, tmp_path, small_model, capsys):
+    out = tmp_path / "out"
+    assert run_in_process("--input", VIDEO, "--output", out, "--model", small_model) == 0, capsys.readouterr().err
+    refused("--input", VIDEO, "--output", out, "--model", small_model, "--incremental", "--top_k", "3",
+            expect="top_k differ")  # fmt: skip
+
+
+def test_output_that_holds_other_files_is_refused(refused, tmp_path, small_model):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "notes.txt").write_text("mine")
+    refused("--input", VIDEO, "--output", tmp_path / "out", "--model", small_model, expect="holds other files")
+    assert (tmp_path / "out" / "notes.txt").read_text() == "mine"
 
 
 def test_model_without_metadata_needs_resolution_and_fps(refused, tmp_path, small_model):

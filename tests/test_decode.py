@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 from conftest import DECODABLE, UNDECODABLE, VIDEOS
-from vidlabel.transforms.decode import VIDEO_ERROR, VIDEO_INFO, DecodeClips, to_model_frame
-from vidlabel.transforms.types import ClipSpec, VideoError, VideoInfo
+from vidlabel.transforms.clips import model_input
+from vidlabel.transforms.decode import to_model_frame
+from vidlabel.transforms.sandbox import VIDEO_ERROR, VIDEO_INFO, DecodeClips
+from vidlabel.transforms.types import ClipSpec, VideoError, VideoFile, VideoInfo
 
 SPEC = ClipSpec(fps=5, resolution=32, clip_frames=8, stride_frames=8)
 
@@ -19,8 +21,11 @@ def decode(path, spec=SPEC):
     fn = DecodeClips(spec)
     fn.setup()
     clips, tagged = [], []
-    for out in fn.process(str(path)):
-        (tagged if isinstance(out, beam.pvalue.TaggedOutput) else clips).append(out)
+    try:
+        for out in fn.process(VideoFile(str(path), None, None)):
+            (tagged if isinstance(out, beam.pvalue.TaggedOutput) else clips).append(out)
+    finally:
+        fn.teardown()
     assert len(tagged) == 1, "exactly one VideoInfo or VideoError per video"
     return clips, tagged[0]
 
@@ -38,8 +43,7 @@ def test_decodable_videos_give_clips_covering_the_video(name):
         assert a.end_s == pytest.approx(b.start_s)  # contiguous: no gap, no overlap by default
     assert keys[-1].end_s == pytest.approx(info.duration_s)
     for key, frames in clips:
-        assert frames.dtype == np.float32 and frames.shape[1:] == (32, 32, 3)
-        assert 0.0 <= frames.min() and frames.max() <= 1.0
+        assert frames.dtype == np.uint8 and frames.shape[1:] == (32, 32, 3)
         assert 1 <= frames.shape[0] <= SPEC.clip_frames
         assert key.start_frame <= key.end_frame < info.num_frames
     assert all(f.shape[0] == SPEC.clip_frames for _, f in clips[:-1])  # only the last clip may be short
@@ -103,7 +107,7 @@ def test_preprocessing_matches_tensorflow_resize_and_centre_crop(name):
     percentile <= 0.06 on the [0, 1] scale (swscale and TensorFlow filter slightly differently)."""
     tf = pytest.importorskip("tensorflow")
     frame = first_frame(VIDEOS / name)
-    ours = to_model_frame(frame, ClipSpec(5, 172, 8, 8, "crop"))
+    ours = model_input(to_model_frame(frame, ClipSpec(5, 172, 8, 8, "crop")))
     full = frame.to_ndarray(format="rgb24").astype(np.float32) / 255
     h, w = full.shape[:2]
     scale = 172 / min(h, w)
@@ -117,7 +121,7 @@ def test_preprocessing_matches_tensorflow_resize_and_centre_crop(name):
 def test_stretch_resize_is_the_tutorials_plain_resize():
     tf = pytest.importorskip("tensorflow")
     frame = first_frame(VIDEOS / "bbb_vp8_vorbis_1s.webm")
-    ours = to_model_frame(frame, ClipSpec(5, 172, 8, 8, "stretch"))
+    ours = model_input(to_model_frame(frame, ClipSpec(5, 172, 8, 8, "stretch")))
     full = frame.to_ndarray(format="rgb24").astype(np.float32) / 255
     ref = tf.image.resize(full, (172, 172), method="bilinear", antialias=True).numpy()
     assert ours.shape == (172, 172, 3) and np.abs(ref - ours).mean() <= 0.01
@@ -132,7 +136,7 @@ def test_rotated_video_comes_out_upright_as_ffmpeg_shows_it():
         check=True, capture_output=True,
     ).stdout  # fmt: skip
     upright = np.frombuffer(raw, np.uint8).reshape(320, 180, 3).astype(np.float32) / 255  # displayed 180x320
-    ours = to_model_frame(first_frame(path), ClipSpec(5, 180, 8, 8, "crop"))  # short side 180: no scaling
+    ours = model_input(to_model_frame(first_frame(path), ClipSpec(5, 180, 8, 8, "crop")))  # short side 180: no scaling
     reference = upright[70:250]  # the same centre crop
     assert np.abs(ours - reference).mean() < 0.02
     assert np.abs(ours - reference[::-1, ::-1]).mean() > 0.05  # and clearly not upside down

@@ -6,10 +6,14 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from vidlabel.pipeline.plan import list_videos
+from vidlabel.pipeline import plan
 from vidlabel.transforms import listing
 
 EXTS = listing.normalise_extensions(listing.DEFAULT_EXTENSIONS)
+
+
+def list_videos(inputs, manifest, extensions):
+    return [f.uri for f in plan.list_videos(inputs, manifest, extensions)]
 
 
 def make_tree(root):
@@ -43,9 +47,10 @@ def test_manifest_skips_blanks_and_comments_and_resolves_relative_paths(tmp_path
     root = make_tree(tmp_path)
     manifest = root / "list.txt"
     manifest.write_text(f"# my videos\n\nx.MP4\n  a/y.mkv  \n{root}/a/b/z.WebM\nx.MP4\ngs://bucket/v.mp4\n")
-    assert list_videos([], str(manifest), EXTS) == sorted(
-        [str(root / "x.MP4"), str(root / "a/y.mkv"), str(root / "a/b/z.WebM"), "gs://bucket/v.mp4"]
-    )
+    local = [str(root / "x.MP4"), str(root / "a/y.mkv"), str(root / "a/b/z.WebM")]
+    assert listing.read_manifest(str(manifest)) == [local[0], local[1], local[2], local[0], "gs://bucket/v.mp4"]
+    manifest.write_text("\n".join(local + ["# a comment", "", local[0]]) + "\n")
+    assert list_videos([], str(manifest), EXTS) == sorted(local)  # each file once
 
 
 def test_non_utf8_file_names_get_a_reversible_utf8_uri(tmp_path):
@@ -63,9 +68,9 @@ def test_list_videos_transform_matches_the_launcher_and_lists_each_file_once(tmp
     manifest = root / "list.txt"
     manifest.write_text("x.MP4\na/y.mkv\n")
     inputs = [str(root), str(root / "a" / "b" / "*.txt")]
-    expected = list_videos(inputs, str(manifest), EXTS)
+    expected = plan.list_videos(inputs, str(manifest), EXTS)  # with sizes and modification times
     options = PipelineOptions(runner="FnApiRunner")
     with TestPipeline(options=options) as p:
-        uris = p | listing.ListVideos(inputs, str(manifest), EXTS)
-        assert_that(uris, equal_to(expected))
-    assert len(expected) == len(set(expected)) == 5
+        files = p | listing.ListVideos(inputs, str(manifest), EXTS)
+        assert_that(files, equal_to(expected))
+    assert len(expected) == len({f.uri for f in expected}) == 5

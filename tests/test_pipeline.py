@@ -7,9 +7,10 @@ import pytest
 
 from conftest import DECODABLE, SMALL, UNDECODABLE, VIDEOS, vidlabel
 from vidlabel.transforms import models, schema
-from vidlabel.transforms.decode import DecodeClips
+from vidlabel.transforms.clips import model_input
+from vidlabel.transforms.sandbox import DecodeClips
 from vidlabel.transforms.handlers import MovinetHandler, softmax
-from vidlabel.transforms.types import ClipKey, ClipSpec
+from vidlabel.transforms.types import ClipKey, ClipSpec, VideoFile
 
 
 @pytest.fixture(scope="module")
@@ -104,11 +105,12 @@ def test_probabilities_equal_the_savedmodel_called_directly(run_output, small_mo
     fn = DecodeClips(ClipSpec(fps=SMALL["fps"], resolution=SMALL["resolution"], clip_frames=SMALL["frames"],
                               stride_frames=SMALL["frames"]))  # fmt: skip
     fn.setup()
-    clips = [o for o in fn.process(str(video)) if isinstance(o, tuple)]
+    clips = [o for o in fn.process(VideoFile(str(video), None, None)) if isinstance(o, tuple)]
+    fn.teardown()
     import tensorflow as tf
 
     model = tf.saved_model.load(str(small_model)).signatures["serving_default"]
-    direct = [tf.nn.softmax(model(image=tf.constant(f[None]))["classifier_head"])[0].numpy() for _, f in clips]
+    direct = [tf.nn.softmax(model(image=tf.constant(model_input(f[None])))["classifier_head"])[0].numpy() for _, f in clips]
     stored = sql(out, f"select clip_index, scores from PREDICTIONS where video_uri = '{video}' order by clip_index")
     assert [i for i, _ in stored] == [k.clip_index for k, _ in clips]
     assert np.abs(np.array([s for _, s in stored]) - np.array(direct)).max() <= 1e-5
@@ -127,11 +129,11 @@ def test_handler_contract_and_mixed_shape_batches(small_model):
     handler = MovinetHandler(str(small_model), signature, max_batch_size=4, model_name="m")
     model = handler.load_model()
     rng = np.random.default_rng(0)
-    clips = [rng.random((n, 32, 32, 3), dtype=np.float32) for n in (8, 3, 8)]
+    clips = [rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8) for n in (8, 3, 8)]
     keys = [ClipKey("v", i, 0.0, 1.0, 0, 0) for i in range(3)]
     results = list(handler.run_inference(list(zip(keys, clips)), model))
     assert [r.example for r in results] == keys
     assert [r.inference.shape for r in results] == [(600,)] * 3
-    alone = [softmax(model.logits(clip[None])[0])[0] for clip in clips]
+    alone = [softmax(model.logits(model_input(clip[None]))[0])[0] for clip in clips]
     np.testing.assert_allclose([r.inference for r in results], alone, atol=1e-6)
     assert all(abs(r.inference.sum() - 1) < 1e-5 for r in results)

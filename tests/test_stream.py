@@ -11,9 +11,10 @@ import pytest
 
 from conftest import SMALL, VIDEOS, rss_wrapper, vidlabel
 from vidlabel.transforms import models
-from vidlabel.transforms.decode import DecodeClips
+from vidlabel.transforms.clips import model_input
+from vidlabel.transforms.sandbox import DecodeClips
 from vidlabel.transforms.handlers import MovinetHandler, softmax
-from vidlabel.transforms.types import ClipSpec
+from vidlabel.transforms.types import ClipSpec, VideoFile
 
 SPEC = ClipSpec(fps=SMALL["fps"], resolution=SMALL["resolution"], clip_frames=SMALL["frames"],
                 stride_frames=SMALL["frames"])  # fmt: skip
@@ -24,7 +25,10 @@ SOME_VIDEOS = ["k400_arm_wrestling_h264.mp4", "anet_clean_and_jerk_h264.mp4", "s
 def clips_of(name):
     fn = DecodeClips(SPEC)
     fn.setup()
-    return [o for o in fn.process(str(VIDEOS / name)) if isinstance(o, tuple)]
+    try:
+        return [o for o in fn.process(VideoFile(str(VIDEOS / name), None, None)) if isinstance(o, tuple)]
+    finally:
+        fn.teardown()
 
 
 def test_the_three_forms_are_recognised(small_model, stream_model):
@@ -47,7 +51,7 @@ def test_stream_frame_by_frame_equals_the_whole_clip_at_once(stream_model):
     loaded = tf.saved_model.load(str(stream_model))
     for (key, frames), result in zip(clips, results):
         init = loaded.signatures["init_states"](tf.constant([1, *frames.shape], dtype=tf.int32))
-        whole = loaded.signatures["call"](**init, image=tf.constant(frames[None]))["logits"].numpy()
+        whole = loaded.signatures["call"](**init, image=tf.constant(model_input(frames[None])))["logits"].numpy()
         np.testing.assert_allclose(result.inference, softmax(whole)[0], atol=1e-4)
         assert result.example == key
 
@@ -98,7 +102,7 @@ def test_cumulative_mode_carries_states_through_the_video(stream_and_tflite_runs
     rows = table(out, "predictions", "clip_index, scores", of_video)
     clips = clips_of(name)
     loaded = tf.saved_model.load(str(stream_model))
-    frames = np.concatenate([f for _, f in clips])
+    frames = model_input(np.concatenate([f for _, f in clips]))
     per_clip = table(stream_and_tflite_runs["tflite"], "predictions", "clip_index, scores", of_video)
     assert [index for index, _ in rows] == [key.clip_index for key, _ in clips]
     for index, scores in rows:

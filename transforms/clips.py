@@ -38,6 +38,12 @@ class FrameSampler:
         return self.ticks - start
 
 
+def model_input(frames: np.ndarray) -> np.ndarray:
+    """uint8 RGB frames (any leading shape) -> the models' float32 input in [0, 1]: value / 255, exactly the
+    tutorial's `tf.image.convert_image_dtype` and what fine-tuning trains on."""
+    return frames.astype(np.float32) * np.float32(1 / 255)
+
+
 def displayed_size(width: int, height: int, rotation: int) -> tuple[int, int]:
     """Width and height as displayed: a quarter turn swaps them."""
     return (height, width) if rotation % 180 == 90 else (width, height)

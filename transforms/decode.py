@@ -1,28 +1,24 @@
 """Step 2 of a video's path: decode it with PyAV and cut it into model-ready clips.
 
-`DecodeClips` takes a URI and yields `(ClipKey, frames)` pairs as each clip fills, then exactly one `VideoInfo`
-(on the "video_info" output) or one `VideoError` (on the "video_error" output). A video is never held whole in
-memory: frames are resampled to the model's rate by presentation time, and only frames that sampling keeps are
-converted (colour conversion and scaling in FFmpeg's swscale), turned upright and cropped.
+`decode_video` takes a URI and yields `(ClipKey, frames)` pairs as each clip fills, then exactly one `VideoInfo`
+or one `VideoError`. A video is never held whole in memory: frames are resampled to the model's rate by
+presentation time, and only frames that sampling keeps are converted (colour conversion and scaling in FFmpeg's
+swscale), turned upright and cropped. `sandbox.py` runs it in a child process, so that a file which crashes,
+hangs or exhausts the decoder costs only its own row.
 """
 from __future__ import annotations
 
 import math
 from typing import Iterator, Optional
 
-import apache_beam as beam
 import av
 import numpy as np
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.metrics import Metrics
 
 from vidlabel.transforms import clips
 from vidlabel.transforms.listing import to_local_path
-from vidlabel.transforms.types import ClipKey, ClipSpec, VideoError, VideoInfo
-
-VIDEO_INFO = "video_info"
-VIDEO_ERROR = "video_error"
+from vidlabel.transforms.types import ClipKey, ClipSpec, DecodeLimits, VideoError, VideoInfo
 
 
 class NoVideoError(Exception):
@@ -47,54 +43,38 @@ def pick_video_stream(container: av.container.InputContainer) -> av.video.stream
 
 
 def to_model_frame(frame: av.VideoFrame, spec: ClipSpec) -> np.ndarray:
-    """One decoded frame as the model sees it: upright RGB float32 [resolution, resolution, 3] in [0, 1]."""
+    """One decoded frame as the model sees it: upright RGB uint8 [resolution, resolution, 3]. Clips stay uint8 (a
+    quarter of the bytes through the decoder pipe and RunInference's batches) until `clips.model_input` turns a
+    batch into the model's float32 in [0, 1]."""
     rotation = frame.rotation % 360
     shown_w, shown_h = clips.displayed_size(frame.width, frame.height, rotation)
     scaled_w, scaled_h = clips.target_size(shown_w, shown_h, spec.resolution, spec.resize)
     stored_w, stored_h = clips.displayed_size(scaled_w, scaled_h, rotation)  # back to the stored orientation
     rgb = frame.reformat(width=stored_w, height=stored_h, format="rgb24", interpolation="BILINEAR").to_ndarray()
-    rgb = clips.centre_crop(clips.rotate_upright(rgb, rotation), spec.resolution)
-    return rgb.astype(np.float32) * np.float32(1 / 255)
+    return np.ascontiguousarray(clips.centre_crop(clips.rotate_upright(rgb, rotation), spec.resolution))
 
 
-class DecodeClips(beam.DoFn):
-    """URI -> (ClipKey, float32 [T, H, W, 3]) per clip, then one VideoInfo or one VideoError for the file."""
+def decode_video(uri: str, spec: ClipSpec, limits: DecodeLimits) -> Iterator[tuple[ClipKey, np.ndarray] | VideoInfo | VideoError]:
+    """A video's clips as (ClipKey, uint8 [T, H, W, 3]) as they fill, then exactly one VideoInfo, or one VideoError
+    if the file fails at any point (clips already yielded stay valid: they cover the part that decoded).
 
-    def __init__(self, spec: ClipSpec):
-        self._spec = spec
-        self._videos_ok = Metrics.counter(self.__class__, "videos_ok")
-        self._videos_failed = Metrics.counter(self.__class__, "videos_failed")
-        self._clips_emitted = Metrics.counter(self.__class__, "clips_emitted")
-
-    def setup(self):
-        # FFmpeg log callbacks from decoder threads can deadlock Python (PyAV caveats); errors still raise.
-        av.logging.set_level(None)
-
-    def process(self, uri: str):
-        stage = "open"
-        try:
-            with open_container(uri) as container:
-                stream = pick_video_stream(container)
-                stage = "decode"
-                yield from self._clips(uri, container, stream)
-        except Exception as exc:  # a bad file becomes one error row; the job goes on
-            self._videos_failed.inc()
-            yield beam.pvalue.TaggedOutput(VIDEO_ERROR, video_error(uri, stage, exc))
-
-    def _clips(self, uri: str, container, stream) -> Iterator:
-        facts = DecodeFacts()
-        num_clips = 0
-        for clip in video_clips(uri, container, stream, self._spec, facts):
-            num_clips += 1
-            self._clips_emitted.inc()
-            yield clip
-
-        last = facts.last_frame
-        width, height = clips.displayed_size(last.width, last.height, last.rotation % 360)
-        self._videos_ok.inc()
-        yield beam.pvalue.TaggedOutput(
-            VIDEO_INFO,
-            VideoInfo(
+    This is what runs inside the decoder process (`sandbox.py`); it holds one clip and the frames the decoder
+    buffers, whatever the video's length.
+    """
+    stage = "open"
+    try:
+        with open_container(uri) as container:
+            stream = pick_video_stream(container)
+            check_frame_size(stream.codec_context.width, stream.codec_context.height, limits, "declared by the stream")
+            stage = "decode"
+            facts = DecodeFacts()
+            num_clips = 0
+            for clip in video_clips(uri, container, stream, spec, facts, limits):
+                num_clips += 1
+                yield clip
+            last = facts.last_frame
+            width, height = clips.displayed_size(last.width, last.height, last.rotation % 360)
+            yield VideoInfo(
                 video_uri=uri,
                 duration_s=facts.end_s,
                 source_fps=float(stream.average_rate) if stream.average_rate else None,
@@ -104,12 +84,27 @@ class DecodeClips(beam.DoFn):
                 codec=stream.codec_context.name,
                 num_frames=facts.num_frames,
                 num_clips=num_clips,
-            ),
+            )
+    except Exception as exc:  # a bad file becomes one error; the caller goes on with the next
+        yield video_error(uri, stage, exc)
+
+
+class FrameTooLargeError(Exception):
+    """A frame bigger than --max_frame_pixels: refused before it is allocated (crafted headers can declare any size)."""
+
+
+def check_frame_size(width: int, height: int, limits: DecodeLimits, where: str) -> None:
+    if width * height > limits.max_frame_pixels:
+        raise FrameTooLargeError(
+            f"frame size {width}x{height} {where} is over the limit of {limits.max_frame_pixels} pixels "
+            "(raise it with --max_frame_pixels)"
         )
 
 
-def video_clips(uri: str, container, stream, spec: ClipSpec, facts: "DecodeFacts") -> Iterator[tuple[ClipKey, np.ndarray]]:
-    """A video's clips as (ClipKey, float32 [T, H, W, 3]), cut as frames arrive. Fine-tuning reads its training clips
+def video_clips(
+    uri: str, container, stream, spec: ClipSpec, facts: "DecodeFacts", limits: DecodeLimits = DecodeLimits()
+) -> Iterator[tuple[ClipKey, np.ndarray]]:
+    """A video's clips as (ClipKey, uint8 [T, H, W, 3]), cut as frames arrive. Fine-tuning reads its training clips
     through this same generator, so a model is trained on exactly what `vidlabel run` will feed it."""
     windower = clips.ClipWindower(spec.clip_frames, spec.stride_frames)
 
@@ -126,6 +121,7 @@ def video_clips(uri: str, container, stream, spec: ClipSpec, facts: "DecodeFacts
             yield key, w.frames
 
     for frame, index, ticks in sampled_frames(container, stream, spec.fps, facts):
+        check_frame_size(frame.width, frame.height, limits, "in the stream")
         model_frame = to_model_frame(frame, spec)  # converted once, however many ticks it fills
         for _ in range(ticks):
             yield from keyed(windower.push(model_frame, index))
@@ -184,7 +180,8 @@ def sampled_frames(container, stream, fps: float, facts: DecodeFacts) -> Iterato
 
 def decoded_frames(container, stream) -> Iterator:
     """Frames in presentation order. A packet the decoder rejects is yielded as its exception and skipped, as
-    FFmpeg's own tools do; a demuxer error (a truncated file) ends the stream like an end of file."""
+    FFmpeg's own tools do; a demuxer error (a truncated file) ends the stream like an end of file; running out of
+    memory (the decoder process's limit) fails the video."""
     packets = container.demux(stream)
     while True:
         try:
@@ -198,12 +195,14 @@ def decoded_frames(container, stream) -> Iterator:
                 yield from stream.decode(None)  # flush what the decoder still holds
                 return
             yield from packet.decode()
+        except av.error.MemoryError:
+            raise  # out of memory is not a bad packet: the video fails (and says so)
         except av.error.FFmpegError as exc:
             yield exc
 
 
 def video_error(uri: str, stage: str, exc: Exception) -> VideoError:
-    if isinstance(exc, NoVideoError):
+    if isinstance(exc, (NoVideoError, FrameTooLargeError)):
         message = str(exc)
     elif isinstance(exc, av.error.InvalidDataError) and stage == "open":
         message = "not a readable video file (FFmpeg found no known container format in it)"
@@ -211,6 +210,8 @@ def video_error(uri: str, stage: str, exc: Exception) -> VideoError:
         message = "file not found"
     elif isinstance(exc, (PermissionError, av.error.PermissionError)):
         message = "permission denied"
+    elif isinstance(exc, MemoryError):  # FFmpeg's ENOMEM too (av.error.MemoryError is one)
+        message = "ran out of memory while decoding (the decoder process may use at most --decode_memory_mb)"
     else:
         message = str(exc) or type(exc).__name__
     return VideoError(video_uri=uri, stage=stage, error_class=type(exc).__name__, message=message)

@@ -19,7 +19,7 @@ from typing import Any, Iterable, Optional, Sequence
 import numpy as np
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
-from vidlabel.transforms import models
+from vidlabel.transforms import clips, models
 from vidlabel.transforms.types import ClipKey
 
 States = dict  # name -> array; a stream model's memory of the frames it has seen
@@ -143,7 +143,7 @@ def load_classifier(path: str, signature: models.ServingSignature):
 
 
 class MovinetHandler(ModelHandler[tuple, PredictionResult, Any]):
-    """RunInference handler for the three MoViNet forms: (ClipKey, float32 [T, H, W, 3]) -> PredictionResult whose
+    """RunInference handler for the three MoViNet forms: (ClipKey, uint8 [T, H, W, 3]) -> PredictionResult whose
     `example` is the ClipKey and `inference` the clip's class probabilities.
 
     Holds only paths, names and numbers, so it pickles cheaply; the model is built in `load_model`, once per
@@ -185,7 +185,7 @@ class MovinetHandler(ModelHandler[tuple, PredictionResult, Any]):
         step = model.max_batch or len(batch)
         for indices in by_shape.values():
             for chunk in (indices[i : i + step] for i in range(0, len(indices), step)):
-                logits, _ = model.logits(np.stack([batch[i][1] for i in chunk]))
+                logits, _ = model.logits(clips.model_input(np.stack([batch[i][1] for i in chunk])))
                 for i, p in zip(chunk, softmax(np.asarray(logits))):
                     # The clip's frames are not carried on, so their memory is freed once the clip is scored.
                     results[i] = PredictionResult(example=batch[i][0], inference=p, model_id=self._model_name)
@@ -197,7 +197,7 @@ class MovinetHandler(ModelHandler[tuple, PredictionResult, Any]):
         states = None if key.clip_index == 0 else model.video_states.pop(key.video_uri, None)
         if key.clip_index and states is None:
             raise RuntimeError(f"clip {key.clip_index} of {key.video_uri} arrived without the states of the one before")
-        logits, states = model.logits(clip[None], states)
+        logits, states = model.logits(clips.model_input(clip[None]), states)
         model.video_states[key.video_uri] = states
         while len(model.video_states) > 64:  # videos whose last clip has passed
             model.video_states.popitem(last=False)

@@ -19,6 +19,8 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from vidlabel.transforms.types import VideoFile
+
 DEFAULT_EXTENSIONS = (
     "mp4", "m4v", "mov", "mkv", "webm", "avi", "gif", "mpg", "mpeg", "ts", "mts", "m2ts", "flv", "wmv", "3gp", "ogv",
 )  # fmt: skip
@@ -92,10 +94,14 @@ def normalise_extensions(extensions: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted({e.strip().lower().lstrip(".") for e in extensions if e.strip()}))
 
 
-def match_pattern(pattern: InputPattern, extensions: Iterable[str]) -> list[str]:
-    """URIs of the files a pattern matches (the launcher's listing; the pipeline uses `ListVideos`)."""
+def match_files(pattern: InputPattern, extensions: Iterable[str]) -> list[VideoFile]:
+    """The files a pattern matches, with their metadata (the launcher's listing; the pipeline uses `ListVideos`)."""
     metadata = FileSystems.match([pattern.pattern])[0].metadata_list
-    return [to_uri(m.path) for m in metadata if not pattern.videos_only or has_video_extension(m.path, extensions)]
+    return [
+        VideoFile(to_uri(m.path), m.size_in_bytes, m.last_updated_in_seconds)
+        for m in metadata
+        if not pattern.videos_only or has_video_extension(m.path, extensions)
+    ]
 
 
 def manifest_entries(manifest: str, lines: Iterable[str]) -> Iterable[str]:
@@ -118,11 +124,33 @@ def read_manifest(manifest: str) -> list[str]:
     return list(manifest_entries(manifest, text.splitlines()))
 
 
-class ListVideos(beam.PTransform):
-    """PBegin -> PCollection[str] of video URIs, each file once, spread across workers.
+def escape_glob(path: str) -> str:
+    """A literal path as a Beam file pattern (local glob and GCS fnmatch alike): "clip [1080p].mp4" is one file."""
+    return "".join(f"[{ch}]" if ch in _GLOB_CHARS else ch for ch in path)
 
-    Listing runs in one step; the `Distinct` (a shuffle) both removes duplicates (a file named twice, or by two
-    inputs) and breaks fusion, so decoding is spread over all workers instead of running where the listing ran.
+
+def stat_video(uri: str) -> VideoFile:
+    """The file's size and modification time now; both None when it is gone (decoding then reports it)."""
+    local = to_local_path(uri)
+    try:
+        if local is not None:
+            st = os.stat(local)
+            return VideoFile(uri, st.st_size, st.st_mtime)
+        found = [m for m in FileSystems.match([escape_glob(uri)])[0].metadata_list if m.path == uri]
+    except (OSError, ValueError):  # Beam's BeamIOError is an OSError
+        found = []
+    if not found:
+        return VideoFile(uri, None, None)
+    return VideoFile(uri, found[0].size_in_bytes, found[0].last_updated_in_seconds)
+
+
+class ListVideos(beam.PTransform):
+    """PBegin -> PCollection[VideoFile]: every listed file once, with the size and modification time seen when
+    it was listed (what --incremental compares), spread across workers.
+
+    Pattern matches carry their metadata; manifest entries are looked up one by one. Keying by URI and grouping
+    both keeps each file once (a file named twice, or by two inputs) and breaks fusion, so decoding is spread over
+    all workers instead of running where the listing ran.
     """
 
     def __init__(self, inputs: list[str], manifest: str | None, extensions: Iterable[str]):
@@ -139,20 +167,25 @@ class ListVideos(beam.PTransform):
             if not patterns:
                 continue
             name = "Folder" if videos_only else "File"
-            matched = (
-                pbegin
-                | f"{name}Patterns" >> beam.Create(patterns)
-                | f"Match{name}Patterns" >> fileio.MatchAll()
-                | f"{name}MatchPaths" >> beam.Map(lambda m: m.path)
-            )
+            matched = pbegin | f"{name}Patterns" >> beam.Create(patterns) | f"Match{name}Patterns" >> fileio.MatchAll()
             if videos_only:
-                matched = matched | "KeepVideoExtensions" >> beam.Filter(has_video_extension, extensions)
-            listed.append(matched | f"{name}Uris" >> beam.Map(to_uri))
+                matched = matched | "KeepVideoExtensions" >> beam.Filter(lambda m: has_video_extension(m.path, extensions))
+            listed.append(
+                matched
+                | f"{name}Files" >> beam.Map(lambda m: VideoFile(to_uri(m.path), m.size_in_bytes, m.last_updated_in_seconds))
+            )
         if self._manifest:
             manifest = self._manifest
             listed.append(
                 pbegin
                 | "ReadManifest" >> beam.io.ReadFromText(manifest, compression_type=CompressionTypes.UNCOMPRESSED)
                 | "ManifestUris" >> beam.FlatMap(lambda line: manifest_entries(manifest, [line]))
+                | "StatManifestFiles" >> beam.Map(stat_video)
             )
-        return listed | "AllUris" >> beam.Flatten() | "EachFileOnce" >> beam.Distinct()
+        return (
+            listed
+            | "AllFiles" >> beam.Flatten()
+            | "KeyByUri" >> beam.Map(lambda f: (f.uri, f))
+            | "GroupByUri" >> beam.GroupByKey()
+            | "EachFileOnce" >> beam.MapTuple(lambda uri, files: next(iter(files)))
+        )

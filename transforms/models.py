@@ -141,6 +141,21 @@ def locate_model(model: str) -> LocatedModel:
     return LocatedModel(model, local, _read_metadata(local), published=False)
 
 
+def content_sha256(path: str) -> str:
+    """sha256 of a model file, or of a model folder's files (relative names and contents, in sorted order): what
+    the run record cites, and what --incremental compares, to say which weights made a row."""
+    digest = hashlib.sha256()
+    files = [path] if os.path.isfile(path) else sorted(
+        os.path.join(root, name) for root, _, names in os.walk(path) for name in names
+    )
+    for file in files:
+        digest.update(os.path.relpath(file, path).encode("utf-8") + b"\0")
+        with open(file, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
 class ServingSignature(NamedTuple):
     """A model's interface, read without loading it: its form, input shape, logits output and class count."""
 

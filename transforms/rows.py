@@ -5,12 +5,13 @@ probabilities weighted by clip duration (`ClipAverage`), so a short tail clip co
 """
 from __future__ import annotations
 
+import datetime
 from typing import NamedTuple, Optional, Sequence
 
 import apache_beam as beam
 import numpy as np
 
-from vidlabel.transforms.types import ClipKey, VideoError, VideoInfo
+from vidlabel.transforms.types import ClipKey, VideoError, VideoFile, VideoInfo
 
 
 class RowContext(NamedTuple):
@@ -71,11 +72,11 @@ class ClipAverage(beam.CombineFn):
 
 
 def video_row(
-    uri: str, info: Optional[VideoInfo], error: Optional[VideoError], average: Optional[np.ndarray], ctx: RowContext
+    file: VideoFile, info: Optional[VideoInfo], error: Optional[VideoError], average: Optional[np.ndarray], ctx: RowContext
 ) -> dict:
     """The one row a file gets in the videos table, ok or not."""
     row = {
-        "video_uri": uri,
+        "video_uri": file.uri,
         "status": "ok" if error is None else "error",
         "error": None if error is None else error.message,
         "duration_s": info.duration_s if info else None,
@@ -87,10 +88,22 @@ def video_row(
         "num_frames": info.num_frames if info else None,
         "num_clips": info.num_clips if info else 0,
         "top_k": top_k(average, ctx.labels, ctx.top_k) if average is not None and error is None else None,
+        "file_size": file.size,
+        "file_modified": to_timestamp(file.modified_s),
         "model": ctx.model,
         "run_id": ctx.run_id,
     }
     return row
+
+
+def to_timestamp(seconds: Optional[float]) -> Optional[datetime.datetime]:
+    """Seconds since the epoch as the table's UTC timestamp, at the table's microsecond precision."""
+    if seconds is None:
+        return None
+    return EPOCH + datetime.timedelta(microseconds=round(seconds * 1e6))
+
+
+EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 
 
 def error_row(error: VideoError, ctx: RowContext) -> dict:

@@ -39,6 +39,9 @@ VIDEOS = pa.schema(
         ("num_clips", pa.int32()),
         # Clip probabilities averaged with clip durations as weights, best first.
         ("top_k", TOP_K),
+        # The version of the file that was labelled, as listed: --incremental relabels a file when either changes.
+        ("file_size", pa.int64()),
+        ("file_modified", pa.timestamp("us", tz="UTC")),
         ("model", pa.string()),
         ("run_id", pa.string()),
     ]

@@ -1,6 +1,6 @@
 """The typed elements that flow through the pipeline, and the MoViNet variants as data.
 
-One video's path: a URI string (listing) -> (ClipKey, float32 frames [T, H, W, 3] in [0, 1]) per clip plus exactly
+One video's path: a `VideoFile` (listing) -> (ClipKey, uint8 RGB frames [T, H, W, 3]) per clip plus exactly
 one `VideoInfo` or `VideoError` (decoding) -> class probabilities per clip (inference) -> rows (Parquet).
 """
 from __future__ import annotations
@@ -41,6 +41,14 @@ class ClipSpec(NamedTuple):
     resize: str = "crop"  # "crop": short side to `resolution` then centre crop; "stretch": plain resize
 
 
+class DecodeLimits(NamedTuple):
+    """What one video may cost its decoder process before it is stopped and becomes an error row."""
+
+    timeout_s: float = 300.0  # longest wait for the decoder's next clip (a hang, an endless loop, a blocking read)
+    memory_mb: int = 2048  # address space one video may add to its decoder process (frames, FFmpeg's threads)
+    max_frame_pixels: int = 7680 * 4320  # 8K UHD: larger declared or decoded frames are refused before allocation
+
+
 class ClipKey(NamedTuple):
     """Where a clip sits in its video. Frames are source frame indices (0-based, inclusive)."""
 
@@ -50,6 +58,15 @@ class ClipKey(NamedTuple):
     end_s: float
     start_frame: int
     end_frame: int
+
+
+class VideoFile(NamedTuple):
+    """A listed video and the version of it that is labelled: size and modification time (a GCS object's update
+    time) are what `--incremental` compares to tell an unchanged file from a new or changed one."""
+
+    uri: str
+    size: Optional[int]  # None: the file vanished between listing and labelling
+    modified_s: Optional[float]  # seconds since the epoch
 
 
 class VideoInfo(NamedTuple):
@@ -70,6 +87,6 @@ class VideoError(NamedTuple):
     """Why a video produced no labels; exactly one per failed video."""
 
     video_uri: str
-    stage: str  # "open", "decode"
+    stage: str  # "open", "decode", "decoder" (the decoder process crashed, hung or ran out of memory)
     error_class: str
     message: str

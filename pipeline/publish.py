@@ -1,0 +1,259 @@
+"""Where a run's tables go: staged while the run works, published whole only when it succeeds.
+
+Readers query `OUTPUT/predictions-*.parquet`, `OUTPUT/videos-*.parquet` and `OUTPUT/errors-*.parquet`. Those paths
+must show exactly one complete result at any moment, whatever happens to a run (a crash, SIGKILL, a full disk),
+so a run never writes there. It writes into its own staging folder, `OUTPUT.runs/RUN_ID/`, finishes with its
+run record `run.json` there, and only then publishes:
+
+- Local: OUTPUT is a symbolic link to the run folder of the current result. Publishing points a new link at the
+  new run folder and renames it over OUTPUT: one atomic rename(2), so a reader sees the old result or the new one,
+  never a mix or a gap. A killed run leaves only an unpublished folder, removed by the next run. The previous
+  run folder is kept (a reader that opened its files as the link switched keeps reading them); older ones go.
+- gs://: objects cannot be renamed together, so OUTPUT/run.json is the completeness marker that readers rely on:
+  publishing deletes it first, replaces the table objects, and writes it last. A result is complete exactly when
+  OUTPUT/run.json exists, and it lists the result's files. A run killed while publishing leaves no marker but
+  keeps its complete staging folder, which the next run publishes before anything else.
+
+A lock file (`OUTPUT.runs/.lock`, local only) keeps two runs from writing one output at once.
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import shutil
+import uuid
+from typing import NamedTuple, Optional
+
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from vidlabel.pipeline.options import UsageError
+from vidlabel.transforms import schema
+from vidlabel.transforms.listing import has_scheme
+
+RUN_RECORD = "run.json"
+LOCK_FILE = ".lock"
+
+
+class OutputPlan(NamedTuple):
+    output: str  # what readers query (local: absolute path of the link)
+    runs: str  # OUTPUT.runs: the run folders
+    staging: str  # this run's folder, where the pipeline writes
+    previous: Optional[str]  # the folder holding the published result, None when there is none
+
+
+def runs_folder(output: str) -> str:
+    return output.rstrip("/") + ".runs"
+
+
+def published_result(output: str) -> Optional[str]:
+    """The folder holding the complete published result of OUTPUT, or None."""
+    if has_scheme(output):
+        return output.rstrip("/") if FileSystems.exists(_join(output, RUN_RECORD)) else None
+    if os.path.islink(output) and os.path.exists(os.path.join(output, RUN_RECORD)):
+        return os.path.realpath(output)
+    return None
+
+
+def read_table(folder: str, name: str, columns: Optional[list[str]] = None):
+    """One table of a result or run folder as a pyarrow Table (None when it has no file)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tables = []
+    for path in sorted(m.path for m in FileSystems.match([_join(folder, f"{name}-*.parquet")])[0].metadata_list):
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            tables.append(pq.read_table(f, columns=columns))
+    return pa.concat_tables(tables) if tables else None
+
+
+def read_record(folder: str) -> dict:
+    with FileSystems.open(_join(folder, RUN_RECORD), compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        return json.loads(f.read().decode("utf-8"))
+
+
+def check_output(output: str, replace: bool) -> tuple[str, Optional[str]]:
+    """Checks that OUTPUT can take a result; returns it (local: absolute) and the folder of its published result.
+    `replace`: the run may replace a published result (--overwrite, --incremental); without it one is refused."""
+    if has_scheme(output):
+        output = output.rstrip("/")
+        _finish_interrupted_publication(output)
+    else:
+        output = os.path.abspath(output)
+        _check_local_output(output)
+    previous = published_result(output)
+    if previous and not replace:
+        raise UsageError(
+            f"--output {output} already holds a result (run {read_record(previous).get('run_id')}); pass "
+            "--incremental to label only new or changed files, --overwrite to replace it, or choose another folder"
+        )
+    return output, previous
+
+
+def make_staging(output: str, previous: Optional[str], run_id: str) -> OutputPlan:
+    """This run's staging folder, made once every launch check has passed."""
+    staging = _join(runs_folder(output), run_id)
+    if has_scheme(output):
+        FileSystems.mkdirs(staging)
+    else:
+        os.makedirs(staging)
+    return OutputPlan(output=output, runs=runs_folder(output), staging=staging, previous=previous)
+
+
+def _check_local_output(output: str) -> None:
+    if os.path.islink(output):
+        target = os.path.realpath(output)
+        if os.path.dirname(target) != os.path.realpath(runs_folder(output)):
+            raise UsageError(f"--output {output} is a link to {target}, not to a vidlabel result; choose another path")
+    elif os.path.isdir(output):
+        if os.listdir(output):
+            raise UsageError(
+                f"--output {output} is a folder that holds other files; vidlabel publishes a result by pointing "
+                "OUTPUT at a complete run folder, so give a new path (or an empty folder)"
+            )
+    elif os.path.exists(output):
+        raise UsageError(f"--output {output} is a file; give a folder path")
+    parent = os.path.dirname(output)
+    try:
+        os.makedirs(parent, exist_ok=True)
+        probe = os.path.join(parent, f".vidlabel-write-test-{uuid.uuid4().hex}")
+        open(probe, "w").close()
+        os.remove(probe)
+    except OSError as exc:
+        raise UsageError(f"--output {output}: cannot write in {parent} ({exc.strerror}); choose another folder") from exc
+
+
+class OutputLock:
+    """An exclusive lock on a local OUTPUT for the length of a run (the kernel drops it if the run dies). With it
+    held, run folders without a run record are leftovers of killed runs, and are removed."""
+
+    def __init__(self, output: str):
+        self._output = output
+        self._file = None
+
+    def __enter__(self) -> "OutputLock":
+        if has_scheme(self._output):
+            return self
+        runs = runs_folder(os.path.abspath(self._output))
+        try:
+            os.makedirs(runs, exist_ok=True)
+            self._file = open(os.path.join(runs, LOCK_FILE), "w")
+        except OSError as exc:
+            raise UsageError(f"--output {self._output}: cannot write there ({exc.strerror}); choose another folder")
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            self._file.close()
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise UsageError(f"--output {self._output}: another vidlabel run is writing there; wait for it")
+            raise
+        _remove_unpublished(runs)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self._file is None:
+            return
+        runs = os.path.dirname(self._file.name)
+        if os.listdir(runs) == [LOCK_FILE]:  # a refused run leaves nothing behind
+            os.remove(self._file.name)
+            os.rmdir(runs)
+        self._file.close()
+        self._file = None
+
+
+def publish(plan: OutputPlan, record: dict) -> None:
+    """Writes the run record into the staging folder (the run is complete from then on), then makes it the result."""
+    record = {**record, "files": staged_files(plan.staging)}
+    _write(_join(plan.staging, RUN_RECORD), json.dumps(record, indent=2, sort_keys=True))
+    if has_scheme(plan.output):
+        _publish_objects(plan.staging, plan.output, record["files"])
+    else:
+        _publish_link(plan, record["files"])
+
+
+def staged_files(folder: str) -> list[str]:
+    """The table files of a run folder, as names relative to it."""
+    names = []
+    for table in schema.TABLES:
+        for metadata in FileSystems.match([_join(folder, f"{table}-*.parquet")])[0].metadata_list:
+            names.append(metadata.path.rsplit("/", 1)[-1])
+    return sorted(names)
+
+
+def _publish_link(plan: OutputPlan, files: list[str]) -> None:
+    for name in files:  # the tables must be on disk before a link makes them the result
+        with open(os.path.join(plan.staging, name), "rb") as f:
+            os.fsync(f.fileno())
+    link = f"{plan.output}.{uuid.uuid4().hex}.link"
+    os.symlink(os.path.relpath(plan.staging, os.path.dirname(plan.output)), link)
+    if os.path.isdir(plan.output) and not os.path.islink(plan.output):
+        os.rmdir(plan.output)  # an empty folder given as OUTPUT (checked in prepare)
+    os.replace(link, plan.output)
+    _fsync_dir(os.path.dirname(plan.output))
+    keep = {os.path.basename(plan.staging), os.path.basename(plan.previous or "")}
+    for name in os.listdir(plan.runs):
+        if name != LOCK_FILE and name not in keep:
+            shutil.rmtree(os.path.join(plan.runs, name), ignore_errors=True)
+
+
+def _remove_unpublished(runs: str) -> None:
+    for name in os.listdir(runs):
+        path = os.path.join(runs, name)
+        if name != LOCK_FILE and not os.path.exists(os.path.join(path, RUN_RECORD)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _publish_objects(staging: str, output: str, files: list[str]) -> None:
+    output = output.rstrip("/")
+    marker = _join(output, RUN_RECORD)
+    if FileSystems.exists(marker):
+        FileSystems.delete([marker])  # from here until the new marker, readers see no complete result
+    old = [
+        m.path
+        for table in schema.TABLES
+        for m in FileSystems.match([_join(output, f"{table}-*.parquet")])[0].metadata_list
+    ]
+    if old:
+        FileSystems.delete(old)
+    FileSystems.copy([_join(staging, f) for f in files], [_join(output, f) for f in files])
+    FileSystems.copy([_join(staging, RUN_RECORD)], [marker])  # last: the result is complete
+    FileSystems.delete([staging])
+
+
+def _finish_interrupted_publication(output: str) -> None:
+    """gs://: a run killed while publishing left no marker but a complete staging folder; publish it now."""
+    if FileSystems.exists(_join(output, RUN_RECORD)):
+        return
+    complete = [
+        m.path.rsplit("/", 2)[-2]
+        for m in FileSystems.match([_join(runs_folder(output), "*", RUN_RECORD)])[0].metadata_list
+    ]
+    if complete:
+        staging = _join(runs_folder(output), max(complete))  # run ids start with their UTC start time
+        _publish_objects(staging, output, read_record(staging)["files"])
+
+
+def _write(path: str, text: str) -> None:
+    if has_scheme(path):
+        with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            f.write(text.encode("utf-8"))
+        return
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())  # the record is the run's "complete" mark: it must not be lost after the switch
+    _fsync_dir(os.path.dirname(path))
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _join(folder: str, name: str) -> str:
+    return f"{folder.rstrip('/')}/{name}"

@@ -1,0 +1,267 @@
+"""Never lose work, never die on a bad file: real runs killed with SIGKILL, re-runs with --incremental, and hostile
+inputs (a FIFO that blocks, a decoder that crashes, frames that need gigabytes, odd names and links) through the
+real pipeline and the real decoder processes."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import av
+import duckdb
+import numpy as np
+import pytest
+
+from conftest import VIDEOS, vidlabel
+from vidlabel.transforms.sandbox import DecoderProcess
+from vidlabel.transforms.types import ClipSpec, DecodeLimits, VideoError, VideoInfo
+
+SPEC = ClipSpec(fps=2, resolution=32, clip_frames=8, stride_frames=8)
+TEN = ["anet_clean_and_jerk_h264.mp4", "bbb_vp8_vorbis_1s.webm", "bear_vp9_161x121_odd.webm", "k400_arm_wrestling_h264.mp4",
+       "mug_rotate270_h264.mp4", "neuro_mjpeg_160x120_3frames.avi", "selfie_av1_aac.mp4", "swimming_person.gif",
+       "opus_audio_only.mp4", "zero_bytes.webm"]  # fmt: skip
+
+
+def videos_table(out):
+    return duckdb.sql(f"select video_uri, run_id, status from '{out}/videos-*.parquet' order by all").fetchall()
+
+
+def predictions_per_video(out):
+    return dict(duckdb.sql(f"select video_uri, count(*) from '{out}/predictions-*.parquet' group by 1").fetchall())
+
+
+def assert_each_clip_once(out):
+    """Every ok video has exactly its num_clips prediction rows, each clip once."""
+    clips = dict(duckdb.sql(f"select video_uri, num_clips from '{out}/videos-*.parquet' where status = 'ok'").fetchall())
+    assert predictions_per_video(out) == clips
+    dupes = duckdb.sql(f"select video_uri, clip_index from '{out}/predictions-*.parquet' group by all having count(*) > 1")
+    assert dupes.fetchall() == []
+
+
+def copy_videos(names, folder):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, name in enumerate(names):
+        shutil.copy(VIDEOS / name, folder / f"{i:02d}-{name}")
+
+
+def big_frame_video(path, side=8192):
+    """One black H.264 frame of side x side pixels: ~200 KB on disk, ~100 MB per decoded frame."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=5, options={"preset": "ultrafast"})
+        stream.width = stream.height = side
+        frame = av.VideoFrame.from_ndarray(np.zeros((side, side, 3), np.uint8), format="rgb24")
+        for packet in [*stream.encode(frame), *stream.encode()]:
+            container.mux(packet)
+
+
+# --- atomic output and --incremental ----------------------------------------------------------------------------
+
+
+def test_incremental_labels_exactly_the_new_and_changed_files(tmp_path, small_model):
+    folder, out = tmp_path / "archive", tmp_path / "tables"
+    copy_videos(TEN, folder)
+    vidlabel("run", "--input", folder, "--output", out, "--model", small_model)
+    first = videos_table(out)
+    assert len(first) == 10 and len({r[1] for r in first}) == 1
+
+    copy_videos(["countdown_10min_1fps.mkv", "swimming_person.gif"], folder / "new")
+    vidlabel("run", "--input", folder, "--output", out, "--model", small_model, "--incremental")
+    second = videos_table(out)
+    new_run = json.loads((out / "run.json").read_text())
+    assert len(second) == len({r[0] for r in second}) == 12  # the union, each file once
+    labelled = sorted(uri for uri, run_id, _ in second if run_id == new_run["run_id"])
+    assert labelled == sorted(str(p) for p in (folder / "new").iterdir())
+    assert set(first) <= set(second)  # the kept rows are the published ones, run_id included
+    assert {k: new_run["counts"][k] for k in ("listed", "labelled", "ok", "error", "kept")} == {
+        "listed": 12, "labelled": 2, "ok": 2, "error": 0, "kept": 10
+    }  # fmt: skip
+    assert_each_clip_once(out)
+
+    changed = folder / f"03-{TEN[3]}"
+    os.utime(changed, (time.time(), time.time() + 5))  # modified (or replaced) since it was labelled
+    vidlabel("run", "--input", folder, "--output", out, "--model", small_model, "--incremental")
+    third = videos_table(out)
+    third_run = json.loads((out / "run.json").read_text())["run_id"]
+    assert [uri for uri, run_id, _ in third if run_id == third_run] == [str(changed)]
+    assert len(third) == 12
+    assert_each_clip_once(out)  # the changed file's old clip rows were replaced, not added to
+
+
+def test_a_killed_run_publishes_nothing_and_the_resumed_run_finishes_each_file_once(tmp_path, small_model):
+    """SIGKILL the whole run (launcher and workers) at several points; after each kill the output shows the
+    previous complete result, byte for byte, or no result at all; the restarted --incremental run then labels
+    exactly the files that are not in the published result."""
+    folder, out, runs = tmp_path / "archive", tmp_path / "tables", tmp_path / "tables.runs"
+    copy_videos(["swimming_person.gif", "bear_vp9_161x121_odd.webm"], folder)
+    run = start_run(folder, out, small_model)
+    assert wait_for(lambda: list(runs.glob("2*")), run)  # checks passed, staging made: the run is working
+    kill(run)
+    assert not out.exists() and not list(runs.glob("*/run.json"))  # no result, not a partial one
+
+    vidlabel("run", "--input", folder, "--output", out, "--model", small_model)
+    published = snapshot(out)
+    copy_videos(["countdown_10min_1fps.mkv", "anet_clean_and_jerk_h264.mp4", "k400_arm_wrestling_h264.mp4"], folder / "new")
+    kill_points = {  # what the new run's staging folder shows when it is killed
+        "staging made": lambda staging: True,
+        "decoding and scoring": lambda staging: time.sleep(3) is None,
+        "writing tables": lambda staging: list(staging.glob("beam-temp-*")) or list(staging.glob("*.parquet")),
+        "publishing": lambda staging: (staging / "run.json").exists(),
+    }
+    for point, reached in kill_points.items():
+        before = set(runs.glob("2*"))
+        run = start_run(folder, out, small_model, "--incremental")
+        new_staging = lambda: [s for s in runs.glob("2*") if s not in before]  # noqa: E731
+        if wait_for(lambda: new_staging() and reached(new_staging()[0]), run):
+            kill(run)
+        now = snapshot(out)
+        if now != published:  # killed after the switch (or it finished first): the new result, complete
+            assert json.loads(now["run.json"])["counts"]["labelled"] == 3, point
+            published = now
+    vidlabel("run", "--input", folder, "--output", out, "--model", small_model, "--incremental")
+    rows = videos_table(out)
+    assert len(rows) == len({r[0] for r in rows}) == 5
+    assert_each_clip_once(out)
+    assert len(list(runs.glob("2*"))) <= 2  # the result and the one before it; killed runs' folders are gone
+
+
+def snapshot(out):
+    return {p.name: p.read_bytes() for p in out.iterdir()}
+
+
+def start_run(folder, out, model, *flags):
+    return subprocess.Popen(
+        [sys.executable, "-m", "vidlabel.pipeline.cli", "run", "--input", str(folder), "--output", str(out), "--model",
+         str(model), *flags],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+
+
+def wait_for(condition, run, timeout=180) -> bool:
+    """True when `condition` held while the run was still going; False when the run ended first."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if run.poll() is not None:
+            return False
+        if condition():
+            return True
+        time.sleep(0.02)
+    raise AssertionError("the run neither reached the point nor ended")
+
+
+def kill(run):
+    os.killpg(run.pid, signal.SIGKILL)  # the launcher, its SDK workers and their decoder processes
+    run.wait()
+
+
+# --- a bad file never takes the job down -------------------------------------------------------------------------
+
+
+def test_a_crashed_or_hung_decoder_costs_one_row_and_the_next_file_decodes(tmp_path):
+    fifo = tmp_path / "blocked.mp4"
+    os.mkfifo(fifo)
+    decoder = DecoderProcess(SPEC, DecodeLimits(timeout_s=3))
+    decoder.start()
+    try:
+        started = time.time()
+        [hung] = list(decoder.decode(str(fifo)))  # opening a FIFO with no writer blocks forever
+        assert isinstance(hung, VideoError) and hung.error_class == "DecodeTimeout" and 3 <= time.time() - started < 10
+
+        # A real crash: the decoder process dies by SIGSEGV mid-file (here sent while it waits on the FIFO).
+        pid = []
+        threading.Timer(1.0, lambda: pid.append(decoder._process.pid) or os.kill(pid[0], signal.SIGSEGV)).start()
+        [crashed] = list(decoder.decode(str(fifo)))
+        assert crashed.error_class == "DecoderCrashed" and "SIGSEGV" in crashed.message
+
+        *clips, done = decoder.decode(str(VIDEOS / "k400_arm_wrestling_h264.mp4"))
+        assert isinstance(done, VideoInfo) and len(clips) == done.num_clips == 3 and decoder.restarts == 2
+    finally:
+        decoder.close()
+
+
+def test_frames_too_large_are_refused_and_memory_is_capped(tmp_path):
+    big_frame_video(tmp_path / "big.mp4")
+    decoder = DecoderProcess(SPEC, DecodeLimits())  # 67 Mpixel frame over the default 8K cap
+    try:
+        [refused] = list(decoder.decode(str(tmp_path / "big.mp4")))
+        assert "8192x8192 declared by the stream is over the limit" in refused.message
+    finally:
+        decoder.close()
+    decoder = DecoderProcess(SPEC, DecodeLimits(memory_mb=64, max_frame_pixels=10**9))
+    try:
+        [starved] = list(decoder.decode(str(tmp_path / "big.mp4")))
+        assert "ran out of memory" in starved.message
+        *_, fine = decoder.decode(str(VIDEOS / "anet_clean_and_jerk_h264.mp4"))  # same process, still healthy
+        assert isinstance(fine, VideoInfo)
+    finally:
+        decoder.close()
+
+
+def test_hostile_inputs_through_the_pipeline(tmp_path, small_model):
+    """One run over a folder of trouble: every entry ends as rows or one error row, and the job succeeds."""
+    folder = tmp_path / "hostile"
+    folder.mkdir()
+    shutil.copy(VIDEOS / "bear_vp9_161x121_odd.webm", folder / "good.webm")
+    os.mkfifo(folder / "blocked.mp4")  # never written: its decoder hangs until the timeout
+    os.mkfifo(folder / "crash.mp4")  # its decoder gets SIGSEGV once it opens the file
+    big_frame_video(folder / "huge_frame.mp4")
+    long_name = "x" * 240 + ".webm"  # 245 bytes: near NAME_MAX (255)
+    shutil.copy(VIDEOS / "bear_vp9_161x121_odd.webm", folder / long_name)
+    latin1 = os.fsdecode(b"caf\xe9.webm")  # not valid UTF-8
+    shutil.copy(VIDEOS / "bear_vp9_161x121_odd.webm", os.path.join(folder, latin1))
+    os.symlink("loop.mp4", folder / "loop.mp4")  # a link to itself: not a file, not listed
+    os.symlink("missing.mp4", folder / "dangling.mp4")
+    (folder / "folder.mp4").mkdir()  # a folder with a video's name is not a file
+    manifest = tmp_path / "list.txt"
+    manifest.write_text(f"# the same good file twice, a comment, a blank line and a file that is gone\n"
+                        f"{folder / 'good.webm'}\n\n{folder / 'good.webm'}\n{folder / 'gone.mp4'}\n")  # fmt: skip
+    crashed = threading.Thread(target=segfault_the_reader, args=(folder / "crash.mp4",), daemon=True)
+    crashed.start()
+    out = tmp_path / "tables"
+    result = vidlabel("run", "--input", folder, "--manifest", manifest, "--output", out, "--model", small_model,
+                      "--decode_timeout_seconds", 5)  # fmt: skip
+    crashed.join(timeout=5)
+    rows = {uri.rsplit("/", 1)[-1]: (status, error) for uri, status, error in duckdb.sql(
+        f"select video_uri, status, error from '{out}/videos-*.parquet'").fetchall()}  # fmt: skip
+    assert rows.pop("good.webm") == ("ok", None)
+    assert rows.pop(long_name) == ("ok", None)
+    assert rows.pop("caf%E9.webm") == ("ok", None)
+    assert "gave no clip for 5 s" in rows.pop("blocked.mp4")[1]
+    assert "crashed on this file with SIGSEGV" in rows.pop("crash.mp4")[1]
+    assert "over the limit" in rows.pop("huge_frame.mp4")[1]
+    assert rows.pop("gone.mp4") == ("error", "file not found")
+    assert rows == {}, rows
+    errors = duckdb.sql(f"select count(*), count(distinct video_uri) from '{out}/errors-*.parquet'").fetchall()[0]
+    assert errors == (4, 4)
+    assert "3 video(s) ok, 4 failed" in result.stderr
+
+
+def segfault_the_reader(fifo):
+    """Waits for a decoder process to open the FIFO (opening its write end returns then), finds that process
+    by its open file, and kills it with SIGSEGV, as a decoder bug would."""
+    with open(fifo, "wb"):
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                if any(os.readlink(f"/proc/{pid}/fd/{fd}") == str(fifo) for fd in os.listdir(f"/proc/{pid}/fd")):
+                    if pid != str(os.getpid()):
+                        os.kill(int(pid), signal.SIGSEGV)
+            except OSError:
+                continue
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv (util-linux) to drop root's file access")
+def test_unreadable_file_is_one_permission_error_row(tmp_path, small_model):
+    """Root reads every file, so this run drops the capabilities that let it (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH),
+    as a run by an ordinary user has none of them."""
+    folder = tmp_path / "archive"
+    copy_videos(["bear_vp9_161x121_odd.webm", "swimming_person.gif"], folder)
+    secret = next(folder.glob("01-*"))
+    os.chmod(secret, 0)
+    out = tmp_path / "tables"
+    subprocess.run(["setpriv", "--bounding-set=-dac_override,-dac_read_search", sys.executable, "-m",
+                    "vidlabel.pipeline.cli", "run", "--input", str(folder), "--output", str(out), "--model",
+                    str(small_model)], check=True, capture_output=True)  # fmt: skip
+    rows = dict(duckdb.sql(f"select video_uri, error from '{out}/videos-*.parquet'").fetchall())
+    assert rows == {str(folder / "00-bear_vp9_161x121_odd.webm"): None, str(secret): "permission denied"}
