@@ -7,7 +7,7 @@ import json
 import duckdb
 import pytest
 
-from conftest import VIDEOS
+from conftest import IN_PROCESS, VIDEOS
 from vidlabel.pipeline import cli
 
 VIDEO = VIDEOS / "bear_vp9_161x121_odd.webm"
@@ -103,7 +103,7 @@ def test_labels_that_do_not_fit_the_model(refused, tmp_path, small_model):
 
 
 def run_in_process(*args):
-    return cli.main(["run", *map(str, args), "--direct_running_mode", "in_memory", "--direct_num_workers", "1"])
+    return cli.main(["run", *map(str, args), *IN_PROCESS])
 
 
 def test_existing_result_needs_overwrite_or_incremental_and_a_refused_job_keeps_it(refused, tmp_path, small_model, capsys):

@@ -17,7 +17,7 @@ import duckdb
 import numpy as np
 import pytest
 
-from conftest import vidlabel
+from conftest import IN_PROCESS, vidlabel
 
 from vidlabel.pipeline import synth
 
@@ -53,7 +53,7 @@ def direction_model(tmp_path_factory):
 @pytest.fixture(scope="module")
 def heldout_tables(direction_model):
     out = direction_model / "tables"
-    vidlabel("run", "--model", direction_model / "model", "--input", direction_model / "heldout", "--output", out)
+    vidlabel("run", *IN_PROCESS, "--model", direction_model / "model", "--input", direction_model / "heldout", "--output", out)
     return out
 
 
@@ -106,7 +106,7 @@ def test_reversed_videos_get_the_opposite_direction(direction_model, heldout_tab
         target.parent.mkdir(parents=True, exist_ok=True)
         reencode(uri, target, lambda frames: frames[::-1])
     out = tmp_path / "tables"
-    vidlabel("run", "--model", direction_model / "model", "--input", tmp_path / "reversed", "--output", out)
+    vidlabel("run", *IN_PROCESS, "--model", direction_model / "model", "--input", tmp_path / "reversed", "--output", out)
     labels = labels_by_video(out)
     correct = sum(label == true_label(uri) for uri, label in labels.items())
     assert len(labels) == len(upright) and correct / len(labels) >= 0.9
@@ -138,7 +138,7 @@ def test_rotated_copies_keep_their_labels(direction_model, heldout_tables, tmp_p
         assert np.abs(shown - original).mean() < 4, "the copy must look upright in FFmpeg"
         copies[str(target)] = uri
     out = tmp_path / "tables"
-    vidlabel("run", "--model", direction_model / "model", "--input", tmp_path / "rotated", "--output", out)
+    vidlabel("run", *IN_PROCESS, "--model", direction_model / "model", "--input", tmp_path / "rotated", "--output", out)
     facts = dict(duckdb.sql(f"SELECT video_uri, rotation FROM read_parquet('{out}/videos-*.parquet')").fetchall())
     assert set(facts.values()) == {270}
     labels = labels_by_video(out)
@@ -154,7 +154,7 @@ def test_colour_only_classes_are_told_apart(tmp_path):
     vidlabel("synth", "--out", tmp_path / "heldout", "--classes", "red,blue", "--videos_per_class", 6, "--seed", 5)
     vidlabel("finetune", "--data", tmp_path / "train", "--out", tmp_path / "model", *TRAIN_FLAGS, "--epochs", 8,
              "--batch_size", 4)  # fmt: skip
-    vidlabel("run", "--model", tmp_path / "model", "--input", tmp_path / "heldout", "--output", tmp_path / "tables")
+    vidlabel("run", *IN_PROCESS, "--model", tmp_path / "model", "--input", tmp_path / "heldout", "--output", tmp_path / "tables")
     labels = labels_by_video(tmp_path / "tables")
     assert len(labels) == 12
     correct = sum(label == true_label(uri) for uri, label in labels.items())

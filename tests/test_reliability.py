@@ -15,7 +15,7 @@ import duckdb
 import numpy as np
 import pytest
 
-from conftest import VIDEOS, vidlabel
+from conftest import IN_PROCESS, VIDEOS, vidlabel
 from vidlabel.transforms.sandbox import DecoderProcess
 from vidlabel.transforms.types import ClipSpec, DecodeLimits, VideoError, VideoInfo
 
@@ -23,6 +23,12 @@ SPEC = ClipSpec(fps=2, resolution=32, clip_frames=8, stride_frames=8)
 TEN = ["anet_clean_and_jerk_h264.mp4", "bbb_vp8_vorbis_1s.webm", "bear_vp9_161x121_odd.webm", "k400_arm_wrestling_h264.mp4",
        "mug_rotate270_h264.mp4", "neuro_mjpeg_160x120_3frames.avi", "selfie_av1_aac.mp4", "swimming_person.gif",
        "opus_audio_only.mp4", "zero_bytes.webm"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def lite_model(stream_model):
+    """The small TFLite model: these tests are about runs and files, and LiteRT starts in milliseconds."""
+    return stream_model / "model.tflite"
 
 
 def videos_table(out):
@@ -60,15 +66,15 @@ def big_frame_video(path, side=8192):
 # --- atomic output and --incremental ----------------------------------------------------------------------------
 
 
-def test_incremental_labels_exactly_the_new_and_changed_files(tmp_path, small_model):
+def test_incremental_labels_exactly_the_new_and_changed_files(tmp_path, lite_model):
     folder, out = tmp_path / "archive", tmp_path / "tables"
     copy_videos(TEN, folder)
-    vidlabel("run", "--input", folder, "--output", out, "--model", small_model)
+    vidlabel("run", *IN_PROCESS, "--input", folder, "--output", out, "--model", lite_model)
     first = videos_table(out)
     assert len(first) == 10 and len({r[1] for r in first}) == 1
 
     copy_videos(["countdown_10min_1fps.mkv", "swimming_person.gif"], folder / "new")
-    vidlabel("run", "--input", folder, "--output", out, "--model", small_model, "--incremental")
+    vidlabel("run", *IN_PROCESS, "--input", folder, "--output", out, "--model", lite_model, "--incremental")
     second = videos_table(out)
     new_run = json.loads((out / "run.json").read_text())
     assert len(second) == len({r[0] for r in second}) == 12  # the union, each file once
@@ -82,7 +88,7 @@ def test_incremental_labels_exactly_the_new_and_changed_files(tmp_path, small_mo
 
     changed = folder / f"03-{TEN[3]}"
     os.utime(changed, (time.time(), time.time() + 5))  # modified (or replaced) since it was labelled
-    vidlabel("run", "--input", folder, "--output", out, "--model", small_model, "--incremental")
+    vidlabel("run", *IN_PROCESS, "--input", folder, "--output", out, "--model", lite_model, "--incremental")
     third = videos_table(out)
     third_run = json.loads((out / "run.json").read_text())["run_id"]
     assert [uri for uri, run_id, _ in third if run_id == third_run] == [str(changed)]
@@ -90,18 +96,18 @@ def test_incremental_labels_exactly_the_new_and_changed_files(tmp_path, small_mo
     assert_each_clip_once(out)  # the changed file's old clip rows were replaced, not added to
 
 
-def test_a_killed_run_publishes_nothing_and_the_resumed_run_finishes_each_file_once(tmp_path, small_model):
+def test_a_killed_run_publishes_nothing_and_the_resumed_run_finishes_each_file_once(tmp_path, lite_model):
     """SIGKILL the whole run (launcher and workers) at several points; after each kill the output shows the
     previous complete result, byte for byte, or no result at all; the restarted --incremental run then labels
     exactly the files that are not in the published result."""
     folder, out, runs = tmp_path / "archive", tmp_path / "tables", tmp_path / "tables.runs"
     copy_videos(["swimming_person.gif", "bear_vp9_161x121_odd.webm"], folder)
-    run = start_run(folder, out, small_model)
+    run = start_run(folder, out, lite_model)
     assert wait_for(lambda: list(runs.glob("2*")), run)  # checks passed, staging made: the run is working
     kill(run)
     assert not out.exists() and not list(runs.glob("*/run.json"))  # no result, not a partial one
 
-    vidlabel("run", "--input", folder, "--output", out, "--model", small_model)
+    vidlabel("run", "--input", folder, "--output", out, "--model", lite_model)
     published = snapshot(out)
     copy_videos(["countdown_10min_1fps.mkv", "anet_clean_and_jerk_h264.mp4", "k400_arm_wrestling_h264.mp4"], folder / "new")
     kill_points = {  # what the new run's staging folder shows when it is killed
@@ -110,17 +116,20 @@ def test_a_killed_run_publishes_nothing_and_the_resumed_run_finishes_each_file_o
         "writing tables": lambda staging: list(staging.glob("beam-temp-*")) or list(staging.glob("*.parquet")),
         "publishing": lambda staging: (staging / "run.json").exists(),
     }
+    killed = []
     for point, reached in kill_points.items():
         before = set(runs.glob("2*"))
-        run = start_run(folder, out, small_model, "--incremental")
+        run = start_run(folder, out, lite_model, "--incremental")
         new_staging = lambda: [s for s in runs.glob("2*") if s not in before]  # noqa: E731
         if wait_for(lambda: new_staging() and reached(new_staging()[0]), run):
             kill(run)
+            killed.append(point)
         now = snapshot(out)
         if now != published:  # killed after the switch (or it finished first): the new result, complete
             assert json.loads(now["run.json"])["counts"]["labelled"] == 3, point
             published = now
-    vidlabel("run", "--input", folder, "--output", out, "--model", small_model, "--incremental")
+    assert killed[:2] == ["staging made", "decoding and scoring"], killed  # the later points race the run's end
+    vidlabel("run", "--input", folder, "--output", out, "--model", lite_model, "--incremental")
     rows = videos_table(out)
     assert len(rows) == len({r[0] for r in rows}) == 5
     assert_each_clip_once(out)
@@ -199,7 +208,7 @@ def test_frames_too_large_are_refused_and_memory_is_capped(tmp_path):
         decoder.close()
 
 
-def test_hostile_inputs_through_the_pipeline(tmp_path, small_model):
+def test_hostile_inputs_through_the_pipeline(tmp_path, lite_model):
     """One run over a folder of trouble: every entry ends as rows or one error row, and the job succeeds."""
     folder = tmp_path / "hostile"
     folder.mkdir()
@@ -220,7 +229,7 @@ def test_hostile_inputs_through_the_pipeline(tmp_path, small_model):
     crashed = threading.Thread(target=segfault_the_reader, args=(folder / "crash.mp4",), daemon=True)
     crashed.start()
     out = tmp_path / "tables"
-    result = vidlabel("run", "--input", folder, "--manifest", manifest, "--output", out, "--model", small_model,
+    result = vidlabel("run", *IN_PROCESS, "--input", folder, "--manifest", manifest, "--output", out, "--model", lite_model,
                       "--decode_timeout_seconds", 5)  # fmt: skip
     crashed.join(timeout=5)
     rows = {uri.rsplit("/", 1)[-1]: (status, error) for uri, status, error in duckdb.sql(
@@ -252,7 +261,7 @@ def segfault_the_reader(fifo):
 
 
 @pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv (util-linux) to drop root's file access")
-def test_unreadable_file_is_one_permission_error_row(tmp_path, small_model):
+def test_unreadable_file_is_one_permission_error_row(tmp_path, lite_model):
     """Root reads every file, so this run drops the capabilities that let it (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH),
     as a run by an ordinary user has none of them."""
     folder = tmp_path / "archive"
@@ -261,7 +270,7 @@ def test_unreadable_file_is_one_permission_error_row(tmp_path, small_model):
     os.chmod(secret, 0)
     out = tmp_path / "tables"
     subprocess.run(["setpriv", "--bounding-set=-dac_override,-dac_read_search", sys.executable, "-m",
-                    "vidlabel.pipeline.cli", "run", "--input", str(folder), "--output", str(out), "--model",
-                    str(small_model)], check=True, capture_output=True)  # fmt: skip
+                    "vidlabel.pipeline.cli", "run", *IN_PROCESS, "--input", str(folder), "--output", str(out),
+                    "--model", str(lite_model)], check=True, capture_output=True)  # fmt: skip
     rows = dict(duckdb.sql(f"select video_uri, error from '{out}/videos-*.parquet'").fetchall())
     assert rows == {str(folder / "00-bear_vp9_161x121_odd.webm"): None, str(secret): "permission denied"}

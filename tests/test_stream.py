@@ -9,7 +9,7 @@ import duckdb
 import numpy as np
 import pytest
 
-from conftest import SMALL, VIDEOS, rss_wrapper, vidlabel
+from conftest import IN_PROCESS, SMALL, VIDEOS, rss_wrapper, vidlabel
 from vidlabel.transforms import models
 from vidlabel.transforms.clips import model_input
 from vidlabel.transforms.sandbox import DecodeClips
@@ -63,9 +63,9 @@ def stream_and_tflite_runs(stream_model, tmp_path_factory):
     outs = {}
     for kind, model in [("stream", stream_model), ("tflite", stream_model / "model.tflite")]:
         outs[kind] = root / kind
-        vidlabel("run", *inputs, "--output", outs[kind], "--model", model, "--all_scores")
+        vidlabel("run", *IN_PROCESS, *inputs, "--output", outs[kind], "--model", model, "--all_scores")
     outs["tflite_video"] = root / "tflite_video"
-    vidlabel("run", *inputs, "--output", outs["tflite_video"], "--model", stream_model / "model.tflite",
+    vidlabel("run", *IN_PROCESS, *inputs, "--output", outs["tflite_video"], "--model", stream_model / "model.tflite",
              "--all_scores", "--stream_states", "video")  # fmt: skip
     return outs
 
