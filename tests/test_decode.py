@@ -145,3 +145,25 @@ def test_rotated_video_comes_out_upright_as_ffmpeg_shows_it():
 def test_rotation_recorded_and_displayed_size_swapped():
     _, done = decode(VIDEOS / "mug_rotate270_h264.mp4")
     assert (done.value.width, done.value.height, done.value.rotation) == (180, 320, 90)
+
+
+def test_a_timestamp_jump_is_a_discontinuity_not_days_of_one_frame(tmp_path):
+    """A damaged stream whose timestamps jump by a day must not become a day of one repeated frame to score."""
+    import fractions
+
+    path = tmp_path / "jump.mkv"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mjpeg", rate=1)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuvj420p"
+        stream.time_base = fractions.Fraction(1, 1000)
+        for i, pts in enumerate([0, 1000, 2000, 86_400_000, 86_401_000]):  # the fourth frame a day later
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 40 * i, np.uint8), format="rgb24")
+            frame.pts, frame.time_base = pts, fractions.Fraction(1, 1000)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    clips, done = decode(path, ClipSpec(fps=1, resolution=32, clip_frames=8, stride_frames=8))
+    assert done.tag == VIDEO_INFO and done.value.num_frames == 5
+    assert done.value.duration_s == pytest.approx(5.0)  # five frames of one second each
+    assert sum(len(frames) for _, frames in clips) == 5

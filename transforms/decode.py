@@ -34,10 +34,13 @@ def open_container(uri: str) -> av.container.InputContainer:
 
 
 def pick_video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream:
-    """The first real video stream: cover art (attached pictures) is not the video."""
-    for stream in container.streams.video:
-        if not stream.disposition & av.stream.Disposition.attached_pic:
+    """The first real video stream that FFmpeg can decode: cover art (attached pictures) is not the video."""
+    videos = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
+    for stream in videos:
+        if stream.codec_context is not None:
             return stream
+    if videos:
+        raise NoVideoError("the video stream's codec is unknown to FFmpeg (no decoder for it)")
     kinds = sorted({s.type for s in container.streams}) or ["none"]
     raise NoVideoError(f"no video stream in the file (streams found: {', '.join(kinds)})")
 
@@ -128,6 +131,9 @@ def video_clips(
     yield from keyed(windower.finish(), video_end_s=facts.end_s)
 
 
+MAX_FRAME_GAP_S = 60.0  # longer between two frames is a timestamp discontinuity (see `sampled_frames`)
+
+
 class DecodeFacts:
     """What `sampled_frames` learns about a video as it goes; complete once the generator is exhausted."""
 
@@ -143,22 +149,31 @@ def sampled_frames(container, stream, fps: float, facts: DecodeFacts) -> Iterato
     A frame's ticks are known when the next frame arrives (or at the end of the video), so frames are released one
     behind the decoder. Frames that fill no tick are dropped without being converted. Raises NoVideoError when no
     frame decodes at all.
+
+    A jump of more than MAX_FRAME_GAP_S between two frames is a timestamp discontinuity (damaged or spliced
+    streams), not a frame shown for minutes: later timestamps are shifted back so that the frame lasts one frame
+    period. Otherwise one corrupt timestamp could turn a short file into days of repeated frames to score.
     """
     stream.thread_type = "AUTO"
     sampler = clips.FrameSampler(fps)
     shown = None  # (frame, source index, start time) of the frame on screen now
     first_time = None
+    shift = 0.0  # seconds removed at timestamp discontinuities
     failed_packets, first_failure = 0, None
-    fallback_period = 1.0 / float(stream.average_rate) if stream.average_rate else 0.0
+    fallback_period = 1.0 / float(stream.average_rate) if stream.average_rate else 1.0 / fps
     for frame in decoded_frames(container, stream):
         if isinstance(frame, Exception):
             failed_packets += 1
             first_failure = first_failure or frame
             continue
-        t = frame.time if frame.time is not None else (shown[2] + fallback_period if shown else 0.0)
+        t = frame.time if frame.time is not None else (shown[2] + fallback_period + first_time + shift if shown else 0.0)
         if first_time is None:
             first_time = t
-        t = max(t - first_time, shown[2] if shown else 0.0)  # never step back in time
+        t -= first_time + shift
+        if shown is not None and t - shown[2] > MAX_FRAME_GAP_S:
+            shift += t - shown[2] - fallback_period
+            t = shown[2] + fallback_period
+        t = max(t, shown[2] if shown else 0.0)  # never step back in time
         if shown is not None:
             ticks = sampler.ticks_until(t)
             if ticks:
@@ -171,6 +186,7 @@ def sampled_frames(container, stream, fps: float, facts: DecodeFacts) -> Iterato
         raise NoVideoError(f"no video frame could be decoded{detail}")
     last_frame, last_index, last_start = shown
     frame_period = float(last_frame.duration * last_frame.time_base) if last_frame.duration else fallback_period
+    frame_period = frame_period if 0 < frame_period <= MAX_FRAME_GAP_S else fallback_period
     facts.end_s = last_start + frame_period
     facts.last_frame = last_frame
     ticks = sampler.ticks_until(facts.end_s) or (1 if sampler.ticks == 0 else 0)  # every video gives a clip
@@ -206,6 +222,8 @@ def video_error(uri: str, stage: str, exc: Exception) -> VideoError:
         message = str(exc)
     elif isinstance(exc, av.error.InvalidDataError) and stage == "open":
         message = "not a readable video file (FFmpeg found no known container format in it)"
+    elif isinstance(exc, av.error.EOFError) and stage == "open":
+        message = "the file ends inside its headers (truncated or damaged)"
     elif isinstance(exc, (FileNotFoundError, av.error.FileNotFoundError)):
         message = "file not found"
     elif isinstance(exc, (PermissionError, av.error.PermissionError)):
