@@ -26,11 +26,11 @@ class NoVideoError(Exception):
 
 
 def open_container(uri: str) -> av.container.InputContainer:
-    """Local files go to FFmpeg by path (its own buffered, seekable I/O); others through Beam's file systems."""
+    """Local files go to FFmpeg by path (its own buffered, seekable I/O); others through Beam's file systems.
+    Metadata that is not valid UTF-8 is read with replacement characters instead of failing the file."""
     local = to_local_path(uri)
-    if local is not None:
-        return av.open(local, mode="r")
-    return av.open(FileSystems.open(uri, compression_type=CompressionTypes.UNCOMPRESSED), mode="r")
+    source = local if local is not None else FileSystems.open(uri, compression_type=CompressionTypes.UNCOMPRESSED)
+    return av.open(source, mode="r", metadata_errors="replace")  # damaged tags must not cost the video
 
 
 def pick_video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream:
@@ -185,7 +185,8 @@ def sampled_frames(container, stream, fps: float, facts: DecodeFacts) -> Iterato
         detail = f": {failed_packets} packets failed, first: {first_failure}" if failed_packets else ""
         raise NoVideoError(f"no video frame could be decoded{detail}")
     last_frame, last_index, last_start = shown
-    frame_period = float(last_frame.duration * last_frame.time_base) if last_frame.duration else fallback_period
+    known = last_frame.duration and last_frame.time_base
+    frame_period = float(last_frame.duration * last_frame.time_base) if known else fallback_period
     frame_period = frame_period if 0 < frame_period <= MAX_FRAME_GAP_S else fallback_period
     facts.end_s = last_start + frame_period
     facts.last_frame = last_frame
