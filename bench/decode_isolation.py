@@ -23,26 +23,22 @@ SHARED_VIDEOS = pathlib.Path(os.environ.get("VIDLABEL_SHARED", REPO.parent / "sh
 
 def render_720p(path: pathlib.Path, seconds: int = 20, fps: int = 30) -> None:
     """A moving gradient with noise, so the encoder has real work and the decoder too."""
-    import av
+    from vidlabel.pipeline.synth import write_video
 
     if path.exists():
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     ys, xs = np.mgrid[0:720, 0:1280]
-    partial = path.with_suffix(".partial.mp4")
-    with av.open(str(partial), "w") as container:
-        stream = container.add_stream("libx264", rate=fps, options={"preset": "veryfast", "crf": "23"})
-        stream.width, stream.height, stream.pix_fmt = 1280, 720, "yuv420p"
+
+    def frames():
         for i in range(seconds * fps):
             base = ((xs + 8 * i) % 256 + (ys // 4)) % 256
             image = np.stack([base, (base + 85) % 256, (255 - base)], axis=-1).astype(np.uint8)
             image[rng.integers(0, 720, 2000), rng.integers(0, 1280, 2000)] = 255
-            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    partial.rename(path)
+            yield image
+
+    write_video(str(path), frames(), fps, 1280, 720)
 
 
 def in_process(uris, spec, limits) -> tuple[float, int]:

@@ -101,15 +101,12 @@ def huge_dimensions(rng: random.Random, data: bytes, _other: bytes) -> bytes:
 
 
 def big_frame_video(path: pathlib.Path, side: int = 8192) -> None:
-    import av
+    """One black H.264 frame of side x side pixels: ~200 KB on disk, ~100 MB per decoded frame."""
     import numpy as np
 
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=5, options={"preset": "ultrafast"})
-        stream.width = stream.height = side
-        frame = av.VideoFrame.from_ndarray(np.zeros((side, side, 3), np.uint8), format="rgb24")
-        for packet in [*stream.encode(frame), *stream.encode()]:
-            container.mux(packet)
+    from vidlabel.pipeline.synth import write_video
+
+    write_video(str(path), [np.zeros((side, side, 3), np.uint8)], 5, side, side)
 
 
 class TreeMemory(threading.Thread):

@@ -219,7 +219,7 @@ def _publish_objects(staging: str, output: str, files: list[str]) -> None:
         FileSystems.delete(old)
     FileSystems.copy([_join(staging, f) for f in files], [_join(output, f) for f in files])
     FileSystems.copy([_join(staging, RUN_RECORD)], [marker])  # last: the result is complete
-    FileSystems.delete([staging])
+    FileSystems.delete([staging.rstrip("/") + "/"])  # a trailing slash: the whole folder (Beam's GCS file system)
 
 
 def _finish_interrupted_publication(output: str) -> None:

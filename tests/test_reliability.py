@@ -10,12 +10,12 @@ import sys
 import threading
 import time
 
-import av
 import duckdb
 import numpy as np
 import pytest
 
 from conftest import IN_PROCESS, VIDEOS, vidlabel
+from vidlabel.pipeline import synth
 from vidlabel.transforms.sandbox import DecoderProcess
 from vidlabel.transforms.types import ClipSpec, DecodeLimits, VideoError, VideoInfo
 
@@ -55,12 +55,7 @@ def copy_videos(names, folder):
 
 def big_frame_video(path, side=8192):
     """One black H.264 frame of side x side pixels: ~200 KB on disk, ~100 MB per decoded frame."""
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=5, options={"preset": "ultrafast"})
-        stream.width = stream.height = side
-        frame = av.VideoFrame.from_ndarray(np.zeros((side, side, 3), np.uint8), format="rgb24")
-        for packet in [*stream.encode(frame), *stream.encode()]:
-            container.mux(packet)
+    synth.write_video(str(path), [np.zeros((side, side, 3), np.uint8)], 5, side, side)
 
 
 # --- atomic output and --incremental ----------------------------------------------------------------------------
