@@ -130,7 +130,7 @@ def run_record(plan: JobPlan, options: PipelineOptions, started, videos) -> dict
         "started": started.isoformat(timespec="seconds"),
         "finished": finished.isoformat(timespec="seconds"),
         "elapsed_s": round((finished - started).total_seconds(), 1),
-        "versions": {name: _version(name) for name in ("vidlabel", "apache-beam", "av", "tensorflow", "ai-edge-litert")},
+        "versions": {"vidlabel": __version__, **{name: _version(name) for name in ("apache-beam", "av", "tensorflow", "ai-edge-litert")}},
         "model": {
             "name": plan.model_name,
             "path": plan.model_path,

@@ -82,7 +82,7 @@ def check_output(output: str, replace: bool) -> tuple[str, Optional[str]]:
         _finish_interrupted_publication(output)
     else:
         output = os.path.abspath(output)
-        _check_local_output(output)
+        _check_local_output(output, replace)
     previous = published_result(output)
     if previous and not replace:
         raise UsageError(
@@ -102,13 +102,16 @@ def make_staging(output: str, previous: Optional[str], run_id: str) -> OutputPla
     return OutputPlan(output=output, runs=runs_folder(output), staging=staging, previous=previous)
 
 
-def _check_local_output(output: str) -> None:
+def _check_local_output(output: str, replace: bool) -> None:
     if os.path.islink(output):
         target = os.path.realpath(output)
         if os.path.dirname(target) != os.path.realpath(runs_folder(output)):
             raise UsageError(f"--output {output} is a link to {target}, not to a vidlabel result; choose another path")
     elif os.path.isdir(output):
-        if os.listdir(output):
+        if _is_unstaged_result(output):  # tables written in place by vidlabel before 0.2
+            if not replace:
+                raise UsageError(f"--output {output} already holds a result; pass --overwrite to replace it")
+        elif os.listdir(output):
             raise UsageError(
                 f"--output {output} is a folder that holds other files; vidlabel publishes a result by pointing "
                 "OUTPUT at a complete run folder, so give a new path (or an empty folder)"
@@ -182,6 +185,12 @@ def staged_files(folder: str) -> list[str]:
     return sorted(names)
 
 
+def _is_unstaged_result(folder: str) -> bool:
+    names = os.listdir(folder)
+    tables = tuple(f"{table}-" for table in schema.TABLES)
+    return bool(names) and all(n.startswith(tables) and n.endswith(".parquet") or n.startswith("beam-temp-") for n in names)
+
+
 def _publish_link(plan: OutputPlan, files: list[str]) -> None:
     for name in files:  # the tables must be on disk before a link makes them the result
         with open(os.path.join(plan.staging, name), "rb") as f:
@@ -189,7 +198,9 @@ def _publish_link(plan: OutputPlan, files: list[str]) -> None:
     link = f"{plan.output}.{uuid.uuid4().hex}.link"
     os.symlink(os.path.relpath(plan.staging, os.path.dirname(plan.output)), link)
     if os.path.isdir(plan.output) and not os.path.islink(plan.output):
-        os.rmdir(plan.output)  # an empty folder given as OUTPUT (checked in prepare)
+        # An empty folder given as OUTPUT, or tables an earlier vidlabel wrote in place (checked in check_output):
+        # removed just before the switch, the one publication that is not atomic.
+        shutil.rmtree(plan.output)
     os.replace(link, plan.output)
     _fsync_dir(os.path.dirname(plan.output))
     keep = {os.path.basename(plan.staging), os.path.basename(plan.previous or "")}

@@ -5,10 +5,12 @@ Python and TensorFlow start-up per case)."""
 import json
 
 import duckdb
+import pyarrow.parquet as pq
 import pytest
 
 from conftest import IN_PROCESS, VIDEOS
 from vidlabel.pipeline import cli
+from vidlabel.transforms import schema
 
 VIDEO = VIDEOS / "bear_vp9_161x121_odd.webm"
 
@@ -24,7 +26,7 @@ def refused(capsys, tmp_path):
         assert status == 2, err[-3000:]
         assert expect in err, err[-3000:]
         if not (tmp_path / "out").is_symlink():  # no earlier result: a refused job leaves nothing behind
-            assert not list((tmp_path / "out").glob("*.parquet")) and not (tmp_path / "out.runs").exists()
+            assert not (tmp_path / "out.runs").exists()  # where a run stages its tables
 
     return check
 
@@ -127,6 +129,15 @@ def test_incremental_refuses_other_labelling_settings(refused, tmp_path, small_m
     assert run_in_process("--input", VIDEO, "--output", out, "--model", small_model) == 0, capsys.readouterr().err
     refused("--input", VIDEO, "--output", out, "--model", small_model, "--incremental", "--top_k", "3",
             expect="top_k differ")  # fmt: skip
+
+
+def test_tables_written_in_place_by_an_earlier_version_are_replaced_with_overwrite(refused, tmp_path, small_model):
+    out = tmp_path / "out"
+    out.mkdir()
+    pq.write_table(schema.VIDEOS.empty_table(), out / "videos-00000-of-00001.parquet")
+    refused("--input", VIDEO, "--output", out, "--model", small_model, expect="pass --overwrite")
+    assert run_in_process("--input", VIDEO, "--output", out, "--model", small_model, "--overwrite") == 0
+    assert out.is_symlink() and duckdb.sql(f"select status from '{out}/videos-*.parquet'").fetchall() == [("ok",)]
 
 
 def test_output_that_holds_other_files_is_refused(refused, tmp_path, small_model):
