@@ -123,7 +123,8 @@ def label(plan: JobPlan, options: PipelineOptions, test_pipeline: Optional[beam.
 def run_record(plan: JobPlan, options: PipelineOptions, started, videos) -> dict:
     """What `run.json` says about a run: enough to trace any output back to how it was made."""
     finished = datetime.datetime.now(datetime.timezone.utc)
-    rows = videos.select(["status", "run_id", "num_clips"]).to_pylist() if videos is not None else []
+    columns = ["status", "run_id", "num_clips", "num_frames", "duration_s"]
+    rows = videos.select(columns).to_pylist() if videos is not None else []
     mine = [r for r in rows if r["run_id"] == plan.run_id]
     return {
         "run_id": plan.run_id,
@@ -146,6 +147,8 @@ def run_record(plan: JobPlan, options: PipelineOptions, started, videos) -> dict
             "error": sum(r["status"] != "ok" for r in mine),
             "kept": len(rows) - len(mine),
             "clips": sum(r["num_clips"] or 0 for r in mine),
+            "frames": sum(r["num_frames"] or 0 for r in mine),
+            "video_seconds": round(sum(r["duration_s"] or 0.0 for r in mine), 1),
         },
         "previous_run": publish.read_record(plan.outputs.previous)["run_id"] if plan.outputs.previous else None,
     }
@@ -192,8 +195,9 @@ def _run_with_progress(pipeline: beam.Pipeline, plan: JobPlan, progress_path: st
 def print_summary(plan: JobPlan, record: dict) -> None:
     counts = record["counts"]
     lines = [
-        f"vidlabel: done in {record['elapsed_s']:.1f} s: {counts['ok']} video(s) ok, {counts['error']} failed, "
-        f"{counts['clips']} clips" + (f"; {counts['kept']} kept from the published result" if plan.keep_from else ""),
+        f"vidlabel: done in {record['elapsed_s']:.1f} s: {counts['ok']} video(s) ok, {counts['error']} failed; "
+        f"{counts['clips']} clips, {counts['frames']} frames, {counts['video_seconds']:.1f} s of video"
+        + (f"; {counts['kept']} kept from the published result" if plan.keep_from else ""),
     ]
     if counts["error"]:
         videos = publish.read_table(plan.output, "videos").to_pylist()

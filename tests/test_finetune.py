@@ -148,8 +148,11 @@ def test_rotated_copies_keep_their_labels(direction_model, heldout_tables, tmp_p
     assert same >= 0.9 * len(copies), f"{same}/{len(copies)} copies kept their label"
 
 
+@pytest.mark.slow
 def test_colour_only_classes_are_told_apart(tmp_path):
-    """Red vs blue objects, same random motions: a pipeline that fed BGR would swap the labels (accuracy near 0)."""
+    """Red vs blue objects, same random motions: a pipeline that fed BGR would swap the labels (accuracy near 0).
+    Slow (a second training, ~4 min): the default suite holds channel order through test_decode's comparisons of
+    the model frames with PyAV's and FFmpeg's own RGB frames."""
     vidlabel("synth", "--out", tmp_path / "train", "--classes", "red,blue", "--videos_per_class", 40, "--seed", 4)
     vidlabel("synth", "--out", tmp_path / "heldout", "--classes", "red,blue", "--videos_per_class", 6, "--seed", 5)
     vidlabel("finetune", "--data", tmp_path / "train", "--out", tmp_path / "model", *TRAIN_FLAGS, "--epochs", 8,
