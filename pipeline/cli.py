@@ -101,7 +101,7 @@ def label(plan: JobPlan, options: PipelineOptions, test_pipeline: Optional[beam.
     kept = plan.num_listed - plan.num_to_label
     print(
         f"vidlabel: {plan.num_to_label} video(s) to label"
-        + (f" ({kept} unchanged kept from run {publish.read_record(plan.keep_from)['run_id']})" if plan.keep_from else "")
+        + (f" ({kept} unchanged kept from run {plan.outputs.previous_run})" if plan.keep_from else "")
         + f" -> {plan.output}  (model {plan.model_name}: {plan.clip_spec.fps:g} fps, {plan.clip_spec.resolution}px, "
         f"clips of {plan.clip_spec.clip_frames} frames; run {plan.run_id})",
         file=sys.stderr,
@@ -150,7 +150,7 @@ def run_record(plan: JobPlan, options: PipelineOptions, started, videos) -> dict
             "frames": sum(r["num_frames"] or 0 for r in mine),
             "video_seconds": round(sum(r["duration_s"] or 0.0 for r in mine), 1),
         },
-        "previous_run": publish.read_record(plan.outputs.previous)["run_id"] if plan.outputs.previous else None,
+        "previous_run": plan.outputs.previous_run,
     }
 
 

@@ -86,10 +86,11 @@ def plan_job(opts: VidlabelOptions) -> JobPlan:
         "all_scores": opts.all_scores,
         "stream_states": opts.stream_states,
     }
+    previous_record = publish.read_record(previous) if previous else {}
     keep_from = previous if opts.incremental else None
     to_label = listed
     if keep_from:
-        check_same_labelling(publish.read_record(keep_from), labelling, output)
+        check_same_labelling(previous_record, labelling, output)
         published = publish.read_table(keep_from, "videos", columns=incremental.VERSION_COLUMNS).to_pylist()
         to_label = incremental.new_or_changed(listed, {r["video_uri"]: incremental.published_version(r) for r in published})
 
@@ -100,7 +101,8 @@ def plan_job(opts: VidlabelOptions) -> JobPlan:
         extensions=extensions,
         num_listed=len(listed),
         num_to_label=len(to_label),
-        outputs=publish.make_staging(output, previous, run_id),  # last: a refused job leaves nothing behind
+        # last: a refused job leaves nothing behind
+        outputs=publish.make_staging(output, previous, previous_record.get("run_id"), run_id),
         keep_from=keep_from,
         model_path=located.path,
         model_name=opts.model,

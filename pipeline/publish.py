@@ -42,6 +42,7 @@ class OutputPlan(NamedTuple):
     runs: str  # OUTPUT.runs: the run folders
     staging: str  # this run's folder, where the pipeline writes
     previous: Optional[str]  # the folder holding the published result, None when there is none
+    previous_run: Optional[str]  # its run id
 
 
 def runs_folder(output: str) -> str:
@@ -92,14 +93,16 @@ def check_output(output: str, replace: bool) -> tuple[str, Optional[str]]:
     return output, previous
 
 
-def make_staging(output: str, previous: Optional[str], run_id: str) -> OutputPlan:
+def make_staging(output: str, previous: Optional[str], previous_run: Optional[str], run_id: str) -> OutputPlan:
     """This run's staging folder, made once every launch check has passed."""
     staging = _join(runs_folder(output), run_id)
     if has_scheme(output):
         FileSystems.mkdirs(staging)
     else:
         os.makedirs(staging)
-    return OutputPlan(output=output, runs=runs_folder(output), staging=staging, previous=previous)
+    return OutputPlan(
+        output=output, runs=runs_folder(output), staging=staging, previous=previous, previous_run=previous_run
+    )
 
 
 def _check_local_output(output: str, replace: bool) -> None:
@@ -177,7 +180,7 @@ def publish(plan: OutputPlan, record: dict) -> None:
 
 
 def staged_files(folder: str) -> list[str]:
-    """The table files of a run folder, as names relative to it."""
+    """The table files of a run or result folder, as names relative to it."""
     names = []
     for table in schema.TABLES:
         for metadata in FileSystems.match([_join(folder, f"{table}-*.parquet")])[0].metadata_list:
@@ -221,11 +224,7 @@ def _publish_objects(staging: str, output: str, files: list[str]) -> None:
     marker = _join(output, RUN_RECORD)
     if FileSystems.exists(marker):
         FileSystems.delete([marker])  # from here until the new marker, readers see no complete result
-    old = [
-        m.path
-        for table in schema.TABLES
-        for m in FileSystems.match([_join(output, f"{table}-*.parquet")])[0].metadata_list
-    ]
+    old = [_join(output, name) for name in staged_files(output)]
     if old:
         FileSystems.delete(old)
     FileSystems.copy([_join(staging, f) for f in files], [_join(output, f) for f in files])
