@@ -16,18 +16,24 @@ cd "$(dirname "$0")"
 venv="${VIDLABEL_VENV:-.venv}"
 python="${PYTHON:-python3}"
 
-install() {  # install EXTRAS: once per set of extras and version of setup.py
-  local extras="$1" stamp="$venv/.vidlabel-installed-${1//,/-}"
+install() {  # install EXTRAS: once per set of extras and version of setup.py (a wider set installed will do)
+  local extras="$1" stamp have extra covered
   if [ ! -x "$venv/bin/python" ]; then
     echo "run_local.sh: creating $venv" >&2
     "$python" -m venv "$venv"
   fi
-  if [ ! -f "$stamp" ] || [ setup.py -nt "$stamp" ]; then
-    echo "run_local.sh: installing vidlabel[$extras] into $venv (first time: several minutes)" >&2
-    "$venv/bin/python" -m pip install -q --upgrade pip "setuptools>=70,<81" wheel
-    "$venv/bin/python" -m pip install -q -e ".[$extras]"
-    touch "$stamp"
-  fi
+  for stamp in "$venv"/.vidlabel-installed-*; do
+    [ -f "$stamp" ] && [ ! setup.py -nt "$stamp" ] || continue
+    have=",${stamp##*/.vidlabel-installed-},"
+    have="${have//-/,}"
+    covered=1
+    for extra in ${extras//,/ }; do [[ "$have" == *",$extra,"* ]] || covered=0; done
+    [ "$covered" = 1 ] && return 0
+  done
+  echo "run_local.sh: installing vidlabel[$extras] into $venv (first time: several minutes)" >&2
+  "$venv/bin/python" -m pip install -q --upgrade pip "setuptools>=70,<81" wheel
+  "$venv/bin/python" -m pip install -q -e ".[$extras]"
+  touch "$venv/.vidlabel-installed-${extras//,/-}"
 }
 
 case "${1:-}" in

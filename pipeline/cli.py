@@ -17,7 +17,8 @@ import threading
 from typing import Optional
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import DebugOptions, GoogleCloudOptions, PipelineOptions, WorkerOptions
 
 from vidlabel.pipeline import __version__, graph, publish
 from vidlabel.pipeline.options import UsageError, VidlabelOptions, is_local_runner, parse_options
@@ -86,14 +87,45 @@ def run(argv: list[str], test_pipeline: Optional[beam.Pipeline] = None) -> int:
         options = parse_options(argv)
         opts = options.view_as(VidlabelOptions)
         opts.check()
+        FileSystems.set_options(options)  # the job's credentials (e.g. --impersonate_service_account) for gs://
         with publish.OutputLock(opts.output):
-            plan = plan_job(opts)
+            plan = plan_job(options)
+            for note in plan.notes:
+                print(f"vidlabel: {note}", file=sys.stderr)
+            if plan.dry_run:
+                validate_job(plan, options)
+                return 0
             record = label(plan, options, test_pipeline, started)
     except UsageError as exc:
         print(f"vidlabel run: error: {exc}", file=sys.stderr)
         return 2
     print_summary(plan, record)
     return 0
+
+
+def validate_job(plan: JobPlan, options: PipelineOptions) -> None:
+    """--dry_run: builds the whole job and lets the runner validate it without submitting it (Dataflow's dry run
+    also packages the code for the workers), then prints what would be staged."""
+    from apache_beam.portability.api import beam_runner_api_pb2
+
+    pipeline = beam.Pipeline(options=options)
+    graph.build(pipeline, plan)
+    result = pipeline.run()
+    cloud, workers, debug = (options.view_as(c) for c in (GoogleCloudOptions, WorkerOptions, DebugOptions))
+    lines = [
+        f"vidlabel: dry run: the job is valid and was not submitted (model {plan.model_name} -> {plan.output})",
+        f"  project {cloud.project}, region {cloud.region}, temp {cloud.temp_location}; workers: "
+        f"{workers.machine_type or 'default'} x up to {workers.max_num_workers or 'default'}, "
+        f"{debug.number_of_worker_harness_threads or 'default'} threads, image {workers.sdk_container_image or 'default'}, "
+        f"service options {cloud.dataflow_service_options or 'none'}",
+    ]
+    job = getattr(result, "job", None)
+    environments = job.proto_pipeline.components.environments.values() if job is not None else []
+    for dependency in (d for env in environments for d in env.dependencies):
+        source = beam_runner_api_pb2.ArtifactFilePayload.FromString(dependency.type_payload).path
+        staged = beam_runner_api_pb2.ArtifactStagingToRolePayload.FromString(dependency.role_payload).staged_name
+        lines.append(f"  would stage {staged} <- {source}")
+    print("\n".join(lines), file=sys.stderr)
 
 
 def label(plan: JobPlan, options: PipelineOptions, test_pipeline: Optional[beam.Pipeline], started) -> dict:
@@ -135,6 +167,7 @@ def run_record(plan: JobPlan, options: PipelineOptions, started, videos) -> dict
         "model": {
             "name": plan.model_name,
             "path": plan.model_path,
+            "staged": plan.model_uri if plan.model_uri != plan.model_path else None,  # what Dataflow workers load
             "kind": plan.signature.kind,
             "sha256": plan.labelling["model_sha256"],
         },

@@ -47,7 +47,7 @@ class LabelVideos(beam.PTransform):
             labels=plan.labels, top_k=plan.top_k, model=plan.model_name, run_id=plan.run_id, all_scores=plan.all_scores
         )
         handler = MovinetHandler(
-            plan.model_path,
+            plan.model_uri,
             plan.signature,
             max_batch_size=plan.batch_size,
             model_name=plan.model_name,

@@ -5,7 +5,7 @@
 """
 from __future__ import annotations
 
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, _BeamArgumentParser
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, TestOptions, _BeamArgumentParser
 
 from vidlabel.transforms.listing import DEFAULT_EXTENSIONS
 from vidlabel.transforms.types import RESIZE_MODES, DecodeLimits
@@ -167,6 +167,11 @@ def parse_options(argv: list[str]) -> PipelineOptions:
     if unknown:
         raise UsageError(f"unknown flag(s): {' '.join(unknown)} (see `vidlabel run --help`)")
     return PipelineOptions(list(LOCAL_RUNNER_DEFAULTS) + list(argv))
+
+
+def is_dry_run(options: PipelineOptions) -> bool:
+    """Beam's --dry_run takes a value (--dry_run=True); "False" is a string, so it is read here, not by truth."""
+    return str(options.view_as(TestOptions).dry_run).lower() in ("true", "1", "yes")
 
 
 def is_local_runner(options: PipelineOptions) -> bool:

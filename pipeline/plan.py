@@ -15,9 +15,10 @@ import uuid
 from typing import NamedTuple, Optional
 
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions
 
 from vidlabel.pipeline import publish
-from vidlabel.pipeline.options import UsageError, VidlabelOptions
+from vidlabel.pipeline.options import UsageError, VidlabelOptions, is_dry_run, is_local_runner
 from vidlabel.transforms import clips, incremental, listing, models
 from vidlabel.transforms.types import PUBLISHED_CLIP_SECONDS, ClipSpec, DecodeLimits, VideoFile
 
@@ -26,11 +27,12 @@ class JobPlan(NamedTuple):
     inputs: list[str]
     manifest: Optional[str]
     extensions: tuple[str, ...]
-    num_listed: int  # as listed at launch (files can appear or vanish before the workers get to them)
-    num_to_label: int  # of those, the new or changed ones with --incremental; all of them otherwise
+    num_listed: Optional[int]  # as listed at launch (None in a dry run over gs://, which cannot list offline)
+    num_to_label: Optional[int]  # of those, the new or changed ones with --incremental; all of them otherwise
     outputs: publish.OutputPlan  # where readers query, where this run writes, the published result
     keep_from: Optional[str]  # --incremental: the published result whose rows of unchanged files are kept
-    model_path: str  # local SavedModel folder or .tflite file
+    model_path: str  # the model on the launcher's machine: local SavedModel folder or .tflite file
+    model_uri: str  # where workers load it from: model_path on the local runner, a staged gs:// copy on Dataflow
     model_name: str  # what the rows record as `model`
     signature: models.ServingSignature
     carry_states: bool  # stream models: carry states across a video's clips instead of resetting per clip
@@ -42,6 +44,8 @@ class JobPlan(NamedTuple):
     batch_size: int
     run_id: str
     labelling: dict  # everything a row depends on besides the video: model and labels hashes, clip settings
+    dry_run: bool  # build and validate the job only (Dataflow's --dry_run): nothing is read or written remotely
+    notes: tuple[str, ...]  # what the launcher wants the user to know (a dry run's skipped checks)
 
     @property
     def output(self) -> str:
@@ -49,21 +53,39 @@ class JobPlan(NamedTuple):
 
 
 DEFAULT_TOP_K = 5
+DRY_RUN_NOTE = "dry run (no network): "
 
 
-def plan_job(opts: VidlabelOptions) -> JobPlan:
+def plan_job(options: PipelineOptions) -> JobPlan:
     """Resolves and checks everything, then makes the run's staging folder. The caller holds the output lock."""
+    opts = options.view_as(VidlabelOptions)
     opts.check()
+    dry_run = is_dry_run(options)
+    remote_workers = not is_local_runner(options)
+    notes: list[str] = []
+    if dry_run and not remote_workers:
+        raise UsageError(
+            "--dry_run builds and validates a Dataflow job without submitting it; give --runner DataflowRunner "
+            "(run_dataflow.sh does)"
+        )
+    storage = StorageCheck(options, dry_run, notes)
+    temp_location = check_remote_job(options) if remote_workers else None
     extensions = listing.normalise_extensions(opts.extensions.split(","))
-    listed = list_videos(opts.input, opts.manifest, extensions)
-    output, previous = publish.check_output(opts.output, replace=opts.overwrite or opts.incremental)
+    for flag, path in [*(("--input", i) for i in opts.input), ("--manifest", opts.manifest), ("--output", opts.output),
+                       ("--label_file", opts.label_file), ("--model", opts.model), ("--temp_location", temp_location)]:
+        storage.check_bucket(flag, path)
+    if storage.can_read(*opts.input, opts.manifest):
+        listed: Optional[list[VideoFile]] = list_videos(opts.input, opts.manifest, extensions)
+    else:
+        listed = None
+        notes.append(DRY_RUN_NOTE + "the inputs were not listed")
+    if storage.can_read(opts.output):
+        output, previous = publish.check_output(opts.output, replace=opts.overwrite or opts.incremental)
+    else:
+        output, previous = opts.output.rstrip("/"), None
+        notes.append(DRY_RUN_NOTE + f"--output {opts.output} was not checked for an earlier result")
 
-    try:
-        located = models.locate_model(opts.model)
-        signature = models.read_signature(located.path, located.metadata.output_key)
-        labels = models.load_labels(opts.label_file, located)
-    except models.ModelError as exc:
-        raise UsageError(str(exc)) from exc
+    located, signature, labels = resolve_model(opts, dry_run, notes)
     if len(labels) != signature.num_classes:
         raise UsageError(
             f"the labels have {len(labels)} names but the model scores {signature.num_classes} classes: pass the "
@@ -78,8 +100,9 @@ def plan_job(opts: VidlabelOptions) -> JobPlan:
     if top_k > len(labels):
         raise UsageError(f"--top_k {opts.top_k} is more than the model's {len(labels)} classes")
     spec = clip_spec(opts, located.metadata, signature.input_shape)
+    model_sha256 = None if listing.has_scheme(located.path) else models.content_sha256(located.path)
     labelling = {
-        "model_sha256": models.content_sha256(located.path),
+        "model_sha256": model_sha256,
         "labels_sha256": hashlib.sha256("\n".join(labels).encode("utf-8")).hexdigest(),
         **spec._asdict(),
         "top_k": top_k,
@@ -94,17 +117,21 @@ def plan_job(opts: VidlabelOptions) -> JobPlan:
         published = publish.read_table(keep_from, "videos", columns=incremental.VERSION_COLUMNS).to_pylist()
         to_label = incremental.new_or_changed(listed, {r["video_uri"]: incremental.published_version(r) for r in published})
 
+    model_uri = located.path
+    if remote_workers:
+        model_uri = stage_for_workers(located.path, temp_location, dry_run, notes)
     run_id = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
     return JobPlan(
         inputs=list(opts.input),
         manifest=opts.manifest,
         extensions=extensions,
-        num_listed=len(listed),
-        num_to_label=len(to_label),
+        num_listed=None if listed is None else len(listed),
+        num_to_label=None if to_label is None else len(to_label),
         # last: a refused job leaves nothing behind
-        outputs=publish.make_staging(output, previous, previous_record.get("run_id"), run_id),
+        outputs=publish.make_staging(output, previous, previous_record.get("run_id"), run_id, create=not dry_run),
         keep_from=keep_from,
         model_path=located.path,
+        model_uri=model_uri,
         model_name=opts.model,
         signature=signature,
         carry_states=opts.stream_states == "video",
@@ -116,7 +143,109 @@ def plan_job(opts: VidlabelOptions) -> JobPlan:
         batch_size=opts.batch_size,
         run_id=run_id,
         labelling=labelling,
+        dry_run=dry_run,
+        notes=tuple(notes),
     )
+
+
+class StorageCheck:
+    """Checks that the buckets a job names exist, once per bucket, so a typo is one clear message at launch
+    rather than a failed job. In a dry run nothing remote is touched: the checks are skipped, and a note says so."""
+
+    def __init__(self, options: PipelineOptions, dry_run: bool, notes: list[str]):
+        self._options = options
+        self._dry_run = dry_run
+        self._notes = notes
+        self._checked: set[str] = set()
+
+    def can_read(self, *paths: Optional[str]) -> bool:
+        return not self._dry_run or not any(p and listing.has_scheme(p) for p in paths)
+
+    def check_bucket(self, flag: str, path: Optional[str]) -> None:
+        if not path or not path.startswith("gs://"):
+            return
+        bucket = path[len("gs://") :].split("/", 1)[0]
+        if bucket in self._checked:
+            return
+        self._checked.add(bucket)
+        if self._dry_run:
+            self._notes.append(DRY_RUN_NOTE + f"the bucket gs://{bucket} was not checked")
+            return
+        from apache_beam.io.gcp import gcsio
+
+        try:
+            found = gcsio.GcsIO(pipeline_options=self._options).get_bucket(bucket)
+        except Exception as exc:  # no permission (403), no network, bad credentials
+            raise UsageError(
+                f"{flag} {path}: cannot look up the bucket gs://{bucket} ({type(exc).__name__}: {exc}); check the "
+                "credentials (gcloud auth application-default login) and that they may read it"
+            ) from exc
+        if found is None:
+            raise UsageError(
+                f"{flag} {path}: the bucket gs://{bucket} does not exist; check the name, or create it "
+                f"(gcloud storage buckets create gs://{bucket})"
+            )
+
+
+def check_remote_job(options: PipelineOptions) -> str:
+    """A job whose workers run elsewhere (Dataflow) reads and writes only what they can reach, and stages the
+    model under its temp location; returns that location."""
+    opts = options.view_as(VidlabelOptions)
+    local = [f"--input {p}" for p in opts.input if not listing.has_scheme(p)]
+    local += [f"--{flag} {getattr(opts, flag)}" for flag in ("manifest", "output") if getattr(opts, flag) and not listing.has_scheme(getattr(opts, flag))]
+    if local:
+        raise UsageError(
+            f"{', '.join(local)}: workers on {options.view_as(StandardOptions).runner} cannot read this machine's "
+            "files; copy them to a bucket (gcloud storage cp -r DIR gs://BUCKET/videos) and pass gs:// paths"
+        )
+    cloud = options.view_as(GoogleCloudOptions)
+    temp_location = cloud.temp_location or cloud.staging_location
+    if not temp_location or not temp_location.startswith("gs://"):
+        raise UsageError("give --temp_location gs://BUCKET/tmp (run_dataflow.sh derives it from --bucket BUCKET)")
+    return temp_location
+
+
+def resolve_model(opts: VidlabelOptions, dry_run: bool, notes: list[str]):
+    """The model on this machine, its interface and its class names. A dry run downloads nothing: a published
+    alias is planned from what its name says, with placeholder class names unless --label_file is local."""
+    remote = listing.has_scheme(opts.model) and opts.model not in models.ALIASES
+    if dry_run and remote:
+        raise UsageError(
+            f"--model {opts.model}: a dry run cannot read a remote model offline; validate with a local copy of it "
+            "or an alias"
+        )
+    try:
+        located = models.locate_model(opts.model, offline=dry_run)
+        if listing.has_scheme(located.path):  # a dry run's alias
+            signature = models.published_signature(opts.model)
+            notes.append(DRY_RUN_NOTE + f"the model {opts.model} was not downloaded (a real run downloads it once)")
+        else:
+            signature = models.read_signature(located.path, located.metadata.output_key)
+        if dry_run and located.published and not (opts.label_file and not listing.has_scheme(opts.label_file)):
+            labels = [f"class {i}" for i in range(signature.num_classes)]
+            notes.append(DRY_RUN_NOTE + "the class names were not read; the plan uses placeholders")
+        else:
+            labels = models.load_labels(opts.label_file, located)
+    except models.ModelError as exc:
+        raise UsageError(str(exc)) from exc
+    return located, signature, labels
+
+
+def stage_for_workers(local_path: str, temp_location: str, dry_run: bool, notes: list[str]) -> str:
+    """Dataflow workers get the model from the job's temp location, copied there now: they need no internet and
+    load exactly the files this launcher checked."""
+    if listing.has_scheme(local_path):  # a dry run's alias: not downloaded, so nothing to stage
+        return local_path
+    if dry_run:
+        notes.append(DRY_RUN_NOTE + f"the model was not copied to {temp_location.rstrip('/')}/{models.STAGED_MODELS}/")
+        return local_path
+    try:
+        return models.stage_model(local_path, temp_location)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot copy the model to --temp_location {temp_location} ({listing.storage_problem(exc)}); check that "
+            "the bucket exists and these credentials may write to it"
+        ) from exc
 
 
 def check_same_labelling(previous_record: dict, labelling: dict, output: str) -> None:
@@ -137,10 +266,15 @@ def list_videos(inputs: list[str], manifest: Optional[str], extensions: tuple[st
     for path in inputs:
         if not listing.is_glob(path) and not listing.has_scheme(path) and not os.path.exists(path):
             raise UsageError(f"--input {path}: no such file or folder")
-        found = listing.match_files(listing.input_pattern(path), extensions)
+        try:
+            pattern = listing.input_pattern(path)
+            found = listing.match_files(pattern, extensions)
+        except OSError as exc:  # Beam's BeamIOError: no permission, no network
+            raise UsageError(f"--input {path}: cannot list it ({listing.storage_problem(exc)})") from exc
         if not found:
             what = f"no file with a video extension ({', '.join(extensions)}); change it with --extensions"
-            raise UsageError(f"--input {path}: " + (what if os.path.isdir(path) else "matched no file"))
+            nothing = "no such object, and no object below it as a folder" if listing.has_scheme(path) else "matched no file"
+            raise UsageError(f"--input {path}: " + (what if pattern.videos_only else nothing))
         files.update((f.uri, f) for f in found)
     if manifest:
         if not FileSystems.exists(manifest):

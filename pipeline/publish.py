@@ -93,10 +93,14 @@ def check_output(output: str, replace: bool) -> tuple[str, Optional[str]]:
     return output, previous
 
 
-def make_staging(output: str, previous: Optional[str], previous_run: Optional[str], run_id: str) -> OutputPlan:
-    """This run's staging folder, made once every launch check has passed."""
+def make_staging(
+    output: str, previous: Optional[str], previous_run: Optional[str], run_id: str, create: bool = True
+) -> OutputPlan:
+    """This run's staging folder, made once every launch check has passed (`create`: not in a dry run)."""
     staging = _join(runs_folder(output), run_id)
-    if has_scheme(output):
+    if not create:
+        pass
+    elif has_scheme(output):
         FileSystems.mkdirs(staging)
     else:
         os.makedirs(staging)
@@ -238,7 +242,7 @@ def _finish_interrupted_publication(output: str) -> None:
         return
     complete = [
         m.path.rsplit("/", 2)[-2]
-        for m in FileSystems.match([_join(runs_folder(output), "*", RUN_RECORD)])[0].metadata_list
+        for m in FileSystems.match([f"{runs_folder(output)}/*/{RUN_RECORD}"])[0].metadata_list
     ]
     if complete:
         staging = _join(runs_folder(output), max(complete))  # run ids start with their UTC start time

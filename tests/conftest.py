@@ -4,10 +4,13 @@ The exported model is the real A0 base architecture from Model Garden with seede
 the published SavedModels are; only its recorded resolution, rate and clip length are small, so tests whose subject
 is not the model stay fast on two CPU cores.
 """
+import json
 import os
 import pathlib
+import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -77,6 +80,12 @@ def stream_model(tmp_path_factory) -> pathlib.Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def lite_model(stream_model) -> pathlib.Path:
+    """The small TFLite model, for tests about runs, files and storage: LiteRT starts in milliseconds."""
+    return stream_model / "model.tflite"
+
+
 def rss_wrapper(tmp_path) -> pathlib.Path:
     """A script that runs `vidlabel` in this process and prints its peak resident memory (KiB) last."""
     script = tmp_path / "peak_rss.py"
@@ -89,3 +98,66 @@ def rss_wrapper(tmp_path) -> pathlib.Path:
         "os._exit(status)  # as the console script does\n"
     )
     return script
+
+
+GCS_BUCKET = "vidlabel-test"
+
+
+@pytest.fixture(scope="session")
+def gcs(tmp_path_factory):
+    """A real GCS JSON API server (gcp-storage-emulator) on loopback with the bucket GCS_BUCKET, and the environment
+    that points google-cloud-storage and Beam's GCS file system at it, in this process and every process it starts
+    (Beam workers, decoder processes). Credentials: an offline user token that never expires (the emulator ignores
+    it), so neither library spends ~25 s probing for credentials."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gcp_storage_emulator", "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory", "-q"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    credentials = tmp_path_factory.mktemp("gcs") / "credentials.json"
+    credentials.write_text(json.dumps({
+        "type": "authorized_user", "client_id": "vidlabel-tests", "client_secret": "-", "refresh_token": "-",
+        "token": "offline", "expiry": "2999-01-01T00:00:00Z",
+    }))  # fmt: skip
+    env = {
+        "STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{port}",
+        "GOOGLE_APPLICATION_CREDENTIALS": str(credentials),
+        "GOOGLE_CLOUD_PROJECT": "vidlabel-tests",
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        deadline = time.time() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.time() > deadline or server.poll() is not None:
+                    raise RuntimeError("the GCS emulator did not start")
+                time.sleep(0.1)
+        client = storage.Client(credentials=AnonymousCredentials(), project="vidlabel-tests")
+        client.create_bucket(GCS_BUCKET)
+        yield client.bucket(GCS_BUCKET)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def upload(bucket, source: pathlib.Path, prefix: str) -> str:
+    """Uploads a file, or a folder's files, to gs://BUCKET/prefix; returns that URI."""
+    files = [source] if source.is_file() else sorted(p for p in source.rglob("*") if p.is_file())
+    for path in files:
+        name = prefix if source.is_file() else f"{prefix}/{path.relative_to(source).as_posix()}"
+        bucket.blob(name).upload_from_filename(str(path))
+    return f"gs://{bucket.name}/{prefix}"

@@ -25,12 +25,6 @@ TEN = ["anet_clean_and_jerk_h264.mp4", "bbb_vp8_vorbis_1s.webm", "bear_vp9_161x1
        "opus_audio_only.mp4", "zero_bytes.webm"]  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def lite_model(stream_model):
-    """The small TFLite model: these tests are about runs and files, and LiteRT starts in milliseconds."""
-    return stream_model / "model.tflite"
-
-
 def videos_table(out):
     return duckdb.sql(f"select video_uri, run_id, status from '{out}/videos-*.parquet' order by all").fetchall()
 

@@ -225,12 +225,21 @@ def video_error(uri: str, stage: str, exc: Exception) -> VideoError:
         message = "not a readable video file (FFmpeg found no known container format in it)"
     elif isinstance(exc, av.error.EOFError) and stage == "open":
         message = "the file ends inside its headers (truncated or damaged)"
-    elif isinstance(exc, (FileNotFoundError, av.error.FileNotFoundError)):
+    elif isinstance(exc, (FileNotFoundError, av.error.FileNotFoundError)) or _storage_status(exc) == 404:
         message = "file not found"
-    elif isinstance(exc, (PermissionError, av.error.PermissionError)):
+    elif isinstance(exc, (PermissionError, av.error.PermissionError)) or _storage_status(exc) == 403:
         message = "permission denied"
     elif isinstance(exc, MemoryError):  # FFmpeg's ENOMEM too (av.error.MemoryError is one)
         message = "ran out of memory while decoding (the decoder process may use at most --decode_memory_mb)"
     else:
         message = str(exc) or type(exc).__name__
     return VideoError(video_uri=uri, stage=stage, error_class=type(exc).__name__, message=message)
+
+
+def _storage_status(exc: Exception):
+    """The HTTP status of a cloud storage client's error (gs:// objects opened through Beam's file systems)."""
+    try:
+        from google.api_core.exceptions import GoogleAPICallError
+    except ImportError:
+        return None
+    return exc.code if isinstance(exc, GoogleAPICallError) else None

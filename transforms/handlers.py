@@ -147,11 +147,13 @@ class MovinetHandler(ModelHandler[tuple, PredictionResult, Any]):
     `example` is the ClipKey and `inference` the clip's class probabilities.
 
     Holds only paths, names and numbers, so it pickles cheaply; the model is built in `load_model`, once per
-    worker process."""
+    worker process, when RunInference sets up: a worker that cannot fetch or load the model fails then, loudly,
+    before it takes any clip. `model_uri` is a local path, or (Dataflow) the gs:// copy the launcher staged,
+    fetched into the worker's cache first."""
 
     def __init__(
         self,
-        path: str,
+        model_uri: str,
         signature: models.ServingSignature,
         *,
         max_batch_size: int,
@@ -161,14 +163,14 @@ class MovinetHandler(ModelHandler[tuple, PredictionResult, Any]):
         super().__init__()
         if carry_states and signature.kind == "base":
             raise ValueError("carry_states needs a stream or tflite model")
-        self._path = path
+        self._model_uri = model_uri
         self._signature = signature
         self._max_batch_size = max_batch_size
         self._model_name = model_name
         self._carry_states = carry_states
 
     def load_model(self):
-        model = load_classifier(self._path, self._signature)
+        model = load_classifier(models.fetch_model(self._model_uri), self._signature)
         model.video_states = collections.OrderedDict()  # carry_states: the last states of recent videos
         return model
 

@@ -63,6 +63,16 @@ def to_local_path(uri: str) -> str | None:
     return None if has_scheme(uri) else uri
 
 
+def storage_problem(exc: BaseException) -> str:
+    """The cause of a Beam file system error in a few words: the storage client's message, not Beam's wrapping."""
+    inner = getattr(exc, "exception_details", None) or {}
+    causes = [e for e in inner.values() if e is not None] if isinstance(inner, dict) else []
+    while causes and getattr(causes[0], "exception_details", None):
+        causes = [e for e in causes[0].exception_details.values() if e is not None]
+    cause = causes[0] if causes else exc
+    return f"{type(cause).__name__}: {cause}"
+
+
 def is_glob(path: str) -> bool:
     return any(ch in _GLOB_CHARS for ch in path)
 

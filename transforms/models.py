@@ -22,17 +22,22 @@ import hashlib
 import json
 import os
 import posixpath
+import shutil
 import urllib.request
+import uuid
 from typing import NamedTuple, Optional
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from vidlabel.transforms.listing import has_scheme, storage_problem
 from vidlabel.transforms.types import MOVINET_VARIANTS, PUBLISHED_CLIP_SECONDS
 
 METADATA_FILE = "vidlabel.json"
 LABELS_FILE = "labels.txt"
 TFLITE_FILE = "model.tflite"
+STAGED_MODELS = "vidlabel-models"  # under the job's temp location: models staged for workers
+STAGED_MARKER = ".staged"  # written last: the staged copy is complete
 MODES = ("base", "stream")
 KINDS = ("base", "stream", "tflite")
 
@@ -106,8 +111,9 @@ def cache_dir() -> str:
     return os.environ.get("VIDLABEL_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "vidlabel")
 
 
-def locate_model(model: str) -> LocatedModel:
-    """Resolves `--model` to a local SavedModel folder or .tflite file and its metadata, fetching as needed."""
+def locate_model(model: str, offline: bool = False) -> LocatedModel:
+    """Resolves `--model` to a local SavedModel folder or .tflite file and its metadata, fetching as needed.
+    `offline` (a dry run): a published alias is not downloaded; its `path` stays the download URL."""
     if model in ALIASES:
         variant, mode = model.split("-")[:2]
         spec = MOVINET_VARIANTS[variant]
@@ -121,12 +127,12 @@ def locate_model(model: str) -> LocatedModel:
             source=ALIASES[model],
         )
         fetch = _download_to_cache if model.endswith("-tflite") else _from_hub
-        return LocatedModel(model, fetch(ALIASES[model]), metadata, published=True)
+        return LocatedModel(model, ALIASES[model] if offline else fetch(ALIASES[model]), metadata, published=True)
     if model.startswith(("http://", "https://")):
         local = _download_to_cache(model) if "tflite" in model else _from_hub(model)
         return LocatedModel(model, local, _read_metadata(local), published=True)
     if model.startswith("gs://"):
-        local = _copy_to_cache(model.rstrip("/"))
+        local = fetch_model(model)
         return LocatedModel(model, local, _read_metadata(local), published=False)
     if "://" in model:
         raise ModelError(f"--model {model}: unsupported scheme; use a local path, gs://, a hub URL or an alias "
@@ -163,6 +169,17 @@ class ServingSignature(NamedTuple):
     input_shape: tuple  # [B, T, H, W, 3]; None where dynamic
     output_key: str  # the output holding the logits
     num_classes: int
+
+
+def published_signature(alias: str) -> ServingSignature:
+    """A published model's interface as its alias tells it, for a dry run that cannot download the model."""
+    variant, mode = alias.split("-")[:2]
+    if alias.endswith("-tflite"):
+        side = MOVINET_VARIANTS[variant].resolution
+        return ServingSignature("tflite", (1, 1, side, side, 3), "logits", 600)
+    if mode == "stream":
+        return ServingSignature("stream", (None, 1, None, None, 3), "logits", 600)
+    return ServingSignature("base", (None, None, None, None, 3), "classifier_head", 600)
 
 
 def read_signature(path: str, output_key: Optional[str] = None) -> ServingSignature:
@@ -277,32 +294,99 @@ def _download_to_cache(url: str) -> str:
     return target
 
 
+def fetch_model(uri: str) -> str:
+    """A model's local path on this machine: a local path as it is, a gs:// (or other remote) copy fetched into the
+    cache. Workers call this when they load the model, so a model the launcher staged under the job's temp location
+    reaches every worker without internet access."""
+    if not has_scheme(uri):
+        if not os.path.exists(uri):
+            raise ModelError(f"the model {uri} is not on this machine (a local --model path only works on the local "
+                             "runner; on Dataflow the launcher stages it under --temp_location)")
+        return uri
+    return _copy_to_cache(uri.rstrip("/"))
+
+
+def stage_model(local_path: str, location: str) -> str:
+    """Copies a resolved model (a SavedModel folder, or a .tflite file with its vidlabel.json and labels.txt) under
+    `location`, the job's temp location, and returns its URI there, for workers to `fetch_model`.
+
+    The copy is addressed by its content, so a model is uploaded once however many jobs use it, and a job never
+    sees another model's files."""
+    folder = local_path if os.path.isdir(local_path) else os.path.dirname(local_path)
+    names = _model_files(local_path)
+    digest = hashlib.sha256()
+    for name in names:
+        digest.update(name.encode("utf-8") + b"\0")
+        with open(os.path.join(folder, name), "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    target = f"{location.rstrip('/')}/{STAGED_MODELS}/{digest.hexdigest()[:16]}"
+    uri = target if os.path.isdir(local_path) else f"{target}/{os.path.basename(local_path)}"
+    complete = f"{target}/{STAGED_MARKER}"
+    if FileSystems.exists(complete):
+        return uri
+    for name in names:
+        with open(os.path.join(folder, name), "rb") as src, FileSystems.create(
+            f"{target}/{name}", compression_type=CompressionTypes.UNCOMPRESSED
+        ) as dest:
+            while chunk := src.read(1 << 20):
+                dest.write(chunk)
+    with FileSystems.create(complete, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        f.write(b"")
+    return uri
+
+
+def _model_files(local_path: str) -> list[str]:
+    """A model's files as names relative to its folder: every file of a SavedModel folder; a .tflite file and the
+    metadata and labels beside it."""
+    if os.path.isdir(local_path):
+        return sorted(
+            os.path.relpath(os.path.join(root, name), local_path)
+            for root, _, names in os.walk(local_path)
+            for name in names
+            if name != STAGED_MARKER
+        )
+    folder = os.path.dirname(local_path)
+    return [os.path.basename(local_path)] + [n for n in (METADATA_FILE, LABELS_FILE) if os.path.exists(os.path.join(folder, n))]
+
+
 def _copy_to_cache(uri: str) -> str:
     """Copies a remote SavedModel folder, or a .tflite file with the metadata and labels beside it, into the local
-    cache (TensorFlow's GCS client does not reach emulators, and LiteRT reads local files only)."""
+    cache (TensorFlow's GCS client does not reach emulators, and LiteRT reads local files only).
+
+    The cache entry is named by the URI and the objects' sizes and update times, so a model replaced at the same
+    URI is fetched again. Worker processes on one machine may fetch at once: each copies into a folder of its own
+    and renames it into place; the first rename wins."""
     is_file = uri.endswith(".tflite")
     folder = uri.rsplit("/", 1)[0] if is_file else uri
-    target = os.path.join(cache_dir(), "models", hashlib.sha256(uri.encode()).hexdigest()[:16])
+    try:
+        if is_file:
+            wanted = {uri} | {f"{folder}/{name}" for name in (METADATA_FILE, LABELS_FILE)}
+            found = [m for m in FileSystems.match([f"{folder}/*"])[0].metadata_list if m.path in wanted]
+            if uri not in {m.path for m in found}:
+                raise ModelError(f"--model {uri}: no such object")
+        else:
+            found = FileSystems.match([uri + "/**"])[0].metadata_list
+            if not any(posixpath.basename(m.path) == "saved_model.pb" for m in found):
+                raise ModelError(f"--model {uri}: no SavedModel there (no saved_model.pb below it)")
+    except OSError as exc:  # Beam's BeamIOError: a missing bucket, no permission, no network
+        raise ModelError(f"--model {uri}: cannot list it ({storage_problem(exc)})") from exc
+    version = "\n".join(f"{m.path} {m.size_in_bytes} {m.last_updated_in_seconds}" for m in sorted(found, key=lambda m: m.path))
+    target = os.path.join(cache_dir(), "models", hashlib.sha256(f"{uri}\n{version}".encode()).hexdigest()[:16])
     local = os.path.join(target, posixpath.basename(uri)) if is_file else target
-    complete = os.path.join(target, ".complete")
-    if os.path.exists(complete):
+    if os.path.isdir(target):
         return local
-    if is_file:
-        wanted = [uri] + [f"{folder}/{name}" for name in (METADATA_FILE, LABELS_FILE)]
-        paths = [p for p in wanted if FileSystems.exists(p)]
-        if uri not in paths:
-            raise ModelError(f"--model {uri}: no such object")
-    else:
-        paths = [m.path for m in FileSystems.match([uri + "/**"])[0].metadata_list]
-        if not any(posixpath.basename(p) == "saved_model.pb" for p in paths):
-            raise ModelError(f"--model {uri}: no SavedModel there (no saved_model.pb below it)")
-    for path in paths:
-        dest = os.path.join(target, os.path.normpath(path[len(folder) + 1 :]))
+    partial = f"{target}.partial-{uuid.uuid4().hex}"
+    for m in (m for m in found if posixpath.basename(m.path) != STAGED_MARKER):
+        dest = os.path.join(partial, os.path.normpath(m.path[len(folder) + 1 :]))
         os.makedirs(os.path.dirname(dest), exist_ok=True)
-        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as src, open(dest, "wb") as out:
+        with FileSystems.open(m.path, compression_type=CompressionTypes.UNCOMPRESSED) as src, open(dest, "wb") as out:
             while chunk := src.read(1 << 20):
                 out.write(chunk)
-    open(complete, "w").close()
+    try:
+        os.rename(partial, target)
+    except OSError:  # another process got there first with the same files
+        shutil.rmtree(partial, ignore_errors=True)
     return local
 
 

@@ -46,6 +46,10 @@ class DecoderProcess:
 
     def start(self) -> None:
         ours, theirs = socket.socketpair()
+        # Blocking, whatever the process's default socket timeout: Beam's GCS client sets one (60 s), which would
+        # make both ends non-blocking, and Connection's plain reads would then fail with EAGAIN.
+        ours.setblocking(True)
+        theirs.setblocking(True)
         with theirs:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "vidlabel.transforms.sandbox", str(theirs.fileno())],
