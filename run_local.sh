@@ -32,7 +32,7 @@ install() {  # install EXTRAS: once per set of extras and version of setup.py (a
   done
   echo "run_local.sh: installing vidlabel[$extras] into $venv (first time: several minutes)" >&2
   "$venv/bin/python" -m pip install -q --upgrade pip "setuptools>=70,<81" wheel
-  "$venv/bin/python" -m pip install -q -e ".[$extras]"
+  "$venv/bin/python" -m pip install -q -e ".${extras:+[$extras]}"
   touch "$venv/.vidlabel-installed-${extras//,/-}"
 }
 
@@ -46,12 +46,16 @@ case "${1:-}" in
     install export
     exec "$venv/bin/vidlabel" demo
     ;;
-  run | export-model | plot | finetune | synth | demo | -h | --help | -V | --version)
+  export-model | finetune | demo)  # Model Garden builds and trains models
     install export
     exec "$venv/bin/vidlabel" "$@"
     ;;
+  run | plot | synth | -h | --help | -V | --version)
+    install ""
+    exec "$venv/bin/vidlabel" "$@"
+    ;;
   *)
-    install export
+    install ""
     exec "$venv/bin/vidlabel" run "$@"
     ;;
 esac

@@ -106,6 +106,7 @@ def run(argv: list[str], test_pipeline: Optional[beam.Pipeline] = None) -> int:
 def validate_job(plan: JobPlan, options: PipelineOptions) -> None:
     """--dry_run: builds the whole job and lets the runner validate it without submitting it (Dataflow's dry run
     also packages the code for the workers), then prints what would be staged."""
+    from apache_beam.portability import common_urns
     from apache_beam.portability.api import beam_runner_api_pb2
 
     pipeline = beam.Pipeline(options=options)
@@ -122,6 +123,10 @@ def validate_job(plan: JobPlan, options: PipelineOptions) -> None:
     job = getattr(result, "job", None)
     environments = job.proto_pipeline.components.environments.values() if job is not None else []
     for dependency in (d for env in environments for d in env.dependencies):
+        if dependency.type_urn != common_urns.artifact_types.FILE.urn or (
+            dependency.role_urn != common_urns.artifact_roles.STAGING_TO.urn
+        ):
+            continue
         source = beam_runner_api_pb2.ArtifactFilePayload.FromString(dependency.type_payload).path
         staged = beam_runner_api_pb2.ArtifactStagingToRolePayload.FromString(dependency.role_payload).staged_name
         lines.append(f"  would stage {staged} <- {source}")

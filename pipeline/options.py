@@ -166,12 +166,19 @@ def parse_options(argv: list[str]) -> PipelineOptions:
     _, unknown = parser.parse_known_args(argv)
     if unknown:
         raise UsageError(f"unknown flag(s): {' '.join(unknown)} (see `vidlabel run --help`)")
-    return PipelineOptions(list(LOCAL_RUNNER_DEFAULTS) + list(argv))
+    options = PipelineOptions(list(LOCAL_RUNNER_DEFAULTS) + list(argv))
+    # Beam's --dry_run is a string that Beam tests by truth, so "--dry_run=False" would skip the submission while
+    # vidlabel published an empty result: it becomes a real bool here, and anything else is refused.
+    test_options = options.view_as(TestOptions)
+    value = str(test_options.dry_run).lower()
+    if value not in ("true", "false", "1", "0"):
+        raise UsageError(f"--dry_run={test_options.dry_run}: give --dry_run=True or --dry_run=False")
+    test_options.dry_run = value in ("true", "1")
+    return options
 
 
 def is_dry_run(options: PipelineOptions) -> bool:
-    """Beam's --dry_run takes a value (--dry_run=True); "False" is a string, so it is read here, not by truth."""
-    return str(options.view_as(TestOptions).dry_run).lower() in ("true", "1", "yes")
+    return bool(options.view_as(TestOptions).dry_run)  # a bool since parse_options
 
 
 def is_local_runner(options: PipelineOptions) -> bool:

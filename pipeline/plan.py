@@ -59,11 +59,11 @@ DRY_RUN_NOTE = "dry run (no network): "
 def plan_job(options: PipelineOptions) -> JobPlan:
     """Resolves and checks everything, then makes the run's staging folder. The caller holds the output lock."""
     opts = options.view_as(VidlabelOptions)
-    opts.check()
     dry_run = is_dry_run(options)
     remote_workers = not is_local_runner(options)
     notes: list[str] = []
-    if dry_run and not remote_workers:
+    runner = str(options.view_as(StandardOptions).runner or "")
+    if dry_run and not runner.endswith("DataflowRunner"):  # other runners would run the job for real
         raise UsageError(
             "--dry_run builds and validates a Dataflow job without submitting it; give --runner DataflowRunner "
             "(run_dataflow.sh does)"
@@ -173,9 +173,14 @@ class StorageCheck:
             return
         from apache_beam.io.gcp import gcsio
 
+        from google.api_core.exceptions import Forbidden
+
         try:
             found = gcsio.GcsIO(pipeline_options=self._options).get_bucket(bucket)
-        except Exception as exc:  # no permission (403), no network, bad credentials
+        except Forbidden:  # object roles without storage.buckets.get: the objects' own checks follow
+            self._notes.append(f"the bucket gs://{bucket} could not be looked up (no storage.buckets.get permission)")
+            return
+        except Exception as exc:  # no network, bad credentials
             raise UsageError(
                 f"{flag} {path}: cannot look up the bucket gs://{bucket} ({type(exc).__name__}: {exc}); check the "
                 "credentials (gcloud auth application-default login) and that they may read it"
@@ -208,8 +213,7 @@ def check_remote_job(options: PipelineOptions) -> str:
 def resolve_model(opts: VidlabelOptions, dry_run: bool, notes: list[str]):
     """The model on this machine, its interface and its class names. A dry run downloads nothing: a published
     alias is planned from what its name says, with placeholder class names unless --label_file is local."""
-    remote = listing.has_scheme(opts.model) and opts.model not in models.ALIASES
-    if dry_run and remote:
+    if dry_run and listing.has_scheme(opts.model):
         raise UsageError(
             f"--model {opts.model}: a dry run cannot read a remote model offline; validate with a local copy of it "
             "or an alias"
@@ -221,7 +225,8 @@ def resolve_model(opts: VidlabelOptions, dry_run: bool, notes: list[str]):
             notes.append(DRY_RUN_NOTE + f"the model {opts.model} was not downloaded (a real run downloads it once)")
         else:
             signature = models.read_signature(located.path, located.metadata.output_key)
-        if dry_run and located.published and not (opts.label_file and not listing.has_scheme(opts.label_file)):
+        remote_labels = opts.label_file and listing.has_scheme(opts.label_file)
+        if dry_run and (remote_labels or (located.published and not opts.label_file)):
             labels = [f"class {i}" for i in range(signature.num_classes)]
             notes.append(DRY_RUN_NOTE + "the class names were not read; the plan uses placeholders")
         else:

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import traceback
 
 import apache_beam as beam
 import duckdb
@@ -93,7 +94,7 @@ def test_gs_output_is_published_with_its_marker_last_and_no_staging_left(gcs, ru
     record = json.loads(blobs["out/run.json"].download_as_bytes())
     tables = {name: b for name, b in blobs.items() if name.endswith(".parquet")}
     assert sorted(f"out/{f}" for f in record["files"]) == sorted(tables)
-    assert all(blobs["out/run.json"].updated >= b.updated for b in tables.values())
+    assert all(blobs["out/run.json"].updated > b.updated for b in tables.values())  # written after them (µs clock)
     assert not [name for name in blobs if name.startswith("out.runs/")]
     assert record["model"]["name"] == runs["model"] and record["counts"]["listed"] == 5
 
@@ -140,7 +141,7 @@ def test_missing_buckets_and_objects_stop_the_job_with_a_clear_error(gcs, runs, 
     assert not list(gcs.client.list_blobs(GCS_BUCKET, prefix="elsewhere"))  # a refused job leaves nothing behind
 
 
-def test_savedmodel_on_gs_is_staged_fetched_and_scores_like_the_local_copy(gcs, cache, small_model, tmp_path):
+def test_savedmodel_on_gs_is_staged_fetched_and_scores_like_the_local_copy(gcs, cache, small_model):
     signature = models.read_signature(str(small_model))
     uri = models.stage_model(str(small_model), f"gs://{GCS_BUCKET}/tmp")
     assert re.fullmatch(rf"gs://{GCS_BUCKET}/tmp/{models.STAGED_MODELS}/[0-9a-f]{{16}}", uri)
@@ -159,10 +160,11 @@ def test_savedmodel_on_gs_is_staged_fetched_and_scores_like_the_local_copy(gcs, 
 def test_a_model_replaced_at_the_same_uri_is_fetched_again(gcs, cache, lite_model):
     uri = upload(gcs, lite_model.parent, "models/replaced") + "/model.tflite"
     first = models.fetch_model(uri)
-    gcs.blob("models/replaced/labels.txt").upload_from_string("changed\n")
+    labels = (lite_model.parent / "labels.txt").read_bytes()
+    gcs.blob("models/replaced/labels.txt").upload_from_string(labels.swapcase())  # same size, newer object
     second = models.fetch_model(uri)
     assert first != second
-    assert open(os.path.join(os.path.dirname(second), "labels.txt")).read() == "changed\n"
+    assert open(os.path.join(os.path.dirname(second), "labels.txt"), "rb").read() == labels.swapcase()
     assert models.fetch_model(uri) == second  # unchanged since: the cached copy
 
 
@@ -172,36 +174,50 @@ def test_a_worker_that_cannot_load_the_model_fails_the_job_at_set_up(gcs, cache,
     signature = models.read_signature(str(lite_model))
     handler = MovinetHandler(f"gs://{GCS_BUCKET}/tmp/gone/model.tflite", signature, max_batch_size=1, model_name="m")
     clip = np.zeros((8, 32, 32, 3), np.uint8)
-    with pytest.raises(Exception, match="no such object") as failure:
+    with pytest.raises(models.ModelError, match="no such object") as failure:
         with beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"])) as pipeline:
             _ = pipeline | beam.Create([(ClipKey("v", 0, 0.0, 4.0, 0, 7), clip)]) | RunInference(handler)
-    assert "setup" in "".join(str(failure.getrepr())).lower()
+    frames = re.findall(r"line \d+, in (\w+)", "".join(traceback.format_exception(failure.value)))
+    assert "setup" in frames and frames.index("setup") < frames.index("fetch_model")
+    assert "run_inference" not in frames
 
 
-def test_run_dataflow_dry_run_builds_the_job_offline_and_packages_vidlabel(lite_model, tmp_path):
-    """No network, no credentials: the job is built, validated and packaged for the workers (setup.py sdist), with
-    the GPU options, and the checks that need the network are skipped with a note."""
+def dry_run(*flags):
+    """run_dataflow.sh --dry_run with no credentials and no emulator: nothing may reach the network."""
     env = {k: v for k, v in os.environ.items() if k not in ("STORAGE_EMULATOR_HOST", "GOOGLE_APPLICATION_CREDENTIALS")}
-    env["VIDLABEL_VENV"] = os.path.dirname(os.path.dirname(sys.executable))
-    flags = ["--project", "my-project", "--region", "europe-west4", "--bucket", "my-archive",
-             "--input", "gs://my-archive/videos/", "--output", "gs://my-archive/labels", "--model", str(lite_model),
-             "--gpu", "nvidia-l4", "--sdk_container_image", "europe-docker.pkg.dev/my-project/vidlabel/worker:gpu"]  # fmt: skip
-    result = subprocess.run(["bash", str(REPO / "run_dataflow.sh"), *flags, "--dry_run"], env=env, capture_output=True,
-                            text=True, timeout=300)  # fmt: skip
+    env["VIDLABEL_VENV"] = os.path.dirname(os.path.dirname(sys.executable))  # this venv: nothing to install
+    return subprocess.run(["bash", str(REPO / "run_dataflow.sh"), "--project", "my-project", "--region",
+                           "europe-west4", "--bucket", "my-archive", *map(str, flags), "--dry_run"],
+                          env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+
+
+def test_run_dataflow_dry_run_builds_the_job_offline_and_packages_vidlabel(lite_model):
+    """No network, no credentials: the job is built, validated and packaged for the workers (setup.py sdist), and
+    the checks that need the network are skipped with a note."""
+    result = dry_run("--input", "gs://my-archive/videos/", "--output", "gs://my-archive/labels", "--model", lite_model)
     assert result.returncode == 0, result.stderr[-3000:]
     err = result.stderr
     assert "dry run: the job is valid and was not submitted" in err
     assert "dry run (no network): the bucket gs://my-archive was not checked" in err
     assert "the model was not copied to gs://my-archive/tmp/vidlabel-models/" in err
-    assert "g2-standard-8" in err and "worker_accelerator=type:nvidia-l4;count:1;install-nvidia-driver" in err
+    assert "n2-standard-4 x up to 10, 2 threads" in err
     assert "Unable to find default credentials" not in err  # no credential probe
     sdist = re.search(r"would stage workflow\.tar\.gz <- (\S+\.tar\.gz)", err).group(1)
     with tarfile.open(sdist) as tar:
         names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
     assert {"setup.py", "pipeline/cli.py", "pipeline/plan.py", "transforms/handlers.py", "transforms/sandbox.py"} <= names
 
-    local = subprocess.run(["bash", str(REPO / "run_dataflow.sh"), *flags[:6], "--input", str(VIDEOS), "--output",
-                            "gs://my-archive/labels", "--label_file", str(KINETICS_LABELS), "--dry_run"],
-                           env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
-    assert local.returncode == 2
-    assert "workers on DataflowRunner cannot read this machine's files" in local.stderr
+
+def test_run_dataflow_gpu_dry_run_and_refusals(lite_model):
+    image = "europe-docker.pkg.dev/my-project/vidlabel/worker:gpu"
+    gpu = dry_run("--input", "gs://my-archive/videos/", "--output", "gs://my-archive/labels", "--model", lite_model,
+                  "--gpu", "nvidia-l4:2", "--sdk_container_image", image)  # fmt: skip
+    assert gpu.returncode == 0, gpu.stderr[-3000:]
+    assert f"g2-standard-24 x up to 10, 8 threads, image {image}" in gpu.stderr
+    assert "worker_accelerator=type:nvidia-l4;count:2;install-nvidia-driver" in gpu.stderr
+    assert "workflow.tar.gz" not in gpu.stderr  # the image holds vidlabel
+
+    no_image = dry_run("--input", "gs://my-archive/videos/", "--output", "gs://my-archive/labels", "--gpu", "nvidia-l4")
+    assert no_image.returncode == 2 and "--gpu needs --sdk_container_image" in no_image.stderr
+    local = dry_run("--input", VIDEOS, "--output", "gs://my-archive/labels", "--label_file", KINETICS_LABELS)
+    assert local.returncode == 2 and "workers on DataflowRunner cannot read this machine's files" in local.stderr

@@ -30,14 +30,13 @@ from typing import NamedTuple, Optional
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from vidlabel.transforms.listing import has_scheme, storage_problem
+from vidlabel.transforms.listing import escape_glob, has_scheme, storage_problem
 from vidlabel.transforms.types import MOVINET_VARIANTS, PUBLISHED_CLIP_SECONDS
 
 METADATA_FILE = "vidlabel.json"
 LABELS_FILE = "labels.txt"
 TFLITE_FILE = "model.tflite"
 STAGED_MODELS = "vidlabel-models"  # under the job's temp location: models staged for workers
-STAGED_MARKER = ".staged"  # written last: the staged copy is complete
 MODES = ("base", "stream")
 KINDS = ("base", "stream", "tflite")
 
@@ -150,13 +149,25 @@ def locate_model(model: str, offline: bool = False) -> LocatedModel:
 def content_sha256(path: str) -> str:
     """sha256 of a model file, or of a model folder's files (relative names and contents, in sorted order): what
     the run record cites, and what --incremental compares, to say which weights made a row."""
-    digest = hashlib.sha256()
-    files = [path] if os.path.isfile(path) else sorted(
-        os.path.join(root, name) for root, _, names in os.walk(path) for name in names
+    if os.path.isfile(path):
+        return _files_sha256([(os.path.basename(path), path)])
+    return _files_sha256(_folder_files(path))
+
+
+def _folder_files(folder: str) -> list[tuple[str, str]]:
+    """(name relative to the folder, path) of every file below it, in name order."""
+    return sorted(
+        (os.path.relpath(os.path.join(root, name), folder), os.path.join(root, name))
+        for root, _, names in os.walk(folder)
+        for name in names
     )
-    for file in files:
-        digest.update(os.path.relpath(file, path).encode("utf-8") + b"\0")
-        with open(file, "rb") as f:
+
+
+def _files_sha256(files: list[tuple[str, str]]) -> str:
+    digest = hashlib.sha256()
+    for name, path in files:
+        digest.update(name.encode("utf-8") + b"\0")
+        with open(path, "rb") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
                 digest.update(block)
     return digest.hexdigest()
@@ -311,43 +322,31 @@ def stage_model(local_path: str, location: str) -> str:
     `location`, the job's temp location, and returns its URI there, for workers to `fetch_model`.
 
     The copy is addressed by its content, so a model is uploaded once however many jobs use it, and a job never
-    sees another model's files."""
-    folder = local_path if os.path.isdir(local_path) else os.path.dirname(local_path)
-    names = _model_files(local_path)
-    digest = hashlib.sha256()
-    for name in names:
-        digest.update(name.encode("utf-8") + b"\0")
-        with open(os.path.join(folder, name), "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-    target = f"{location.rstrip('/')}/{STAGED_MODELS}/{digest.hexdigest()[:16]}"
-    uri = target if os.path.isdir(local_path) else f"{target}/{os.path.basename(local_path)}"
-    complete = f"{target}/{STAGED_MARKER}"
-    if FileSystems.exists(complete):
+    sees another model's files. A copy found there is reused only if every file is present at its size (a temp
+    bucket's lifecycle rule may have deleted some since); otherwise it is uploaded again."""
+    files = _model_files(local_path)
+    target = f"{location.rstrip('/')}/{STAGED_MODELS}/{_files_sha256(files)[:16]}"
+    uri = target if os.path.isdir(local_path) else f"{target}/{TFLITE_FILE}"
+    staged = {m.path[len(target) + 1 :]: m.size_in_bytes for m in FileSystems.match([target + "/**"])[0].metadata_list}
+    if staged == {name: os.path.getsize(path) for name, path in files}:
         return uri
-    for name in names:
-        with open(os.path.join(folder, name), "rb") as src, FileSystems.create(
+    for name, path in files:
+        with open(path, "rb") as src, FileSystems.create(
             f"{target}/{name}", compression_type=CompressionTypes.UNCOMPRESSED
         ) as dest:
             while chunk := src.read(1 << 20):
                 dest.write(chunk)
-    with FileSystems.create(complete, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-        f.write(b"")
     return uri
 
 
-def _model_files(local_path: str) -> list[str]:
-    """A model's files as names relative to its folder: every file of a SavedModel folder; a .tflite file and the
-    metadata and labels beside it."""
+def _model_files(local_path: str) -> list[tuple[str, str]]:
+    """(staged name, local path) of a model's files: every file of a SavedModel folder; a TFLite file (staged as
+    model.tflite, the name workers recognise) and the metadata and labels beside it."""
     if os.path.isdir(local_path):
-        return sorted(
-            os.path.relpath(os.path.join(root, name), local_path)
-            for root, _, names in os.walk(local_path)
-            for name in names
-            if name != STAGED_MARKER
-        )
+        return _folder_files(local_path)
     folder = os.path.dirname(local_path)
-    return [os.path.basename(local_path)] + [n for n in (METADATA_FILE, LABELS_FILE) if os.path.exists(os.path.join(folder, n))]
+    beside = [(n, os.path.join(folder, n)) for n in (METADATA_FILE, LABELS_FILE) if os.path.exists(os.path.join(folder, n))]
+    return [(TFLITE_FILE, local_path)] + beside
 
 
 def _copy_to_cache(uri: str) -> str:
@@ -361,12 +360,12 @@ def _copy_to_cache(uri: str) -> str:
     folder = uri.rsplit("/", 1)[0] if is_file else uri
     try:
         if is_file:
-            wanted = {uri} | {f"{folder}/{name}" for name in (METADATA_FILE, LABELS_FILE)}
-            found = [m for m in FileSystems.match([f"{folder}/*"])[0].metadata_list if m.path in wanted]
+            wanted = [uri] + [f"{folder}/{name}" for name in (METADATA_FILE, LABELS_FILE)]
+            found = [m for result in FileSystems.match([escape_glob(p) for p in wanted]) for m in result.metadata_list]
             if uri not in {m.path for m in found}:
                 raise ModelError(f"--model {uri}: no such object")
         else:
-            found = FileSystems.match([uri + "/**"])[0].metadata_list
+            found = FileSystems.match([escape_glob(uri) + "/**"])[0].metadata_list
             if not any(posixpath.basename(m.path) == "saved_model.pb" for m in found):
                 raise ModelError(f"--model {uri}: no SavedModel there (no saved_model.pb below it)")
     except OSError as exc:  # Beam's BeamIOError: a missing bucket, no permission, no network
@@ -377,16 +376,18 @@ def _copy_to_cache(uri: str) -> str:
     if os.path.isdir(target):
         return local
     partial = f"{target}.partial-{uuid.uuid4().hex}"
-    for m in (m for m in found if posixpath.basename(m.path) != STAGED_MARKER):
-        dest = os.path.join(partial, os.path.normpath(m.path[len(folder) + 1 :]))
-        os.makedirs(os.path.dirname(dest), exist_ok=True)
-        with FileSystems.open(m.path, compression_type=CompressionTypes.UNCOMPRESSED) as src, open(dest, "wb") as out:
-            while chunk := src.read(1 << 20):
-                out.write(chunk)
     try:
+        for m in found:
+            dest = os.path.join(partial, os.path.normpath(m.path[len(folder) + 1 :]))
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            with FileSystems.open(m.path, compression_type=CompressionTypes.UNCOMPRESSED) as src, open(dest, "wb") as out:
+                while chunk := src.read(1 << 20):
+                    out.write(chunk)
         os.rename(partial, target)
-    except OSError:  # another process got there first with the same files
+    except OSError:
         shutil.rmtree(partial, ignore_errors=True)
+        if not os.path.isdir(target):  # not another process that got there first with the same files
+            raise
     return local
 
 
