@@ -98,11 +98,9 @@ def make_staging(
 ) -> OutputPlan:
     """This run's staging folder, made once every launch check has passed (`create`: not in a dry run)."""
     staging = _join(runs_folder(output), run_id)
-    if not create:
-        pass
-    elif has_scheme(output):
+    if create and has_scheme(output):
         FileSystems.mkdirs(staging)
-    else:
+    elif create:
         os.makedirs(staging)
     return OutputPlan(
         output=output, runs=runs_folder(output), staging=staging, previous=previous, previous_run=previous_run
