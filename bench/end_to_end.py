@@ -1,0 +1,98 @@
+"""`vidlabel run` against its two irreducible parts on the same files: wall time of the whole run vs a PyAV
+decode-only loop plus the model alone on as many frames as the run samples. The performance issue's first target
+is run <= 1.25 x (decode + model).
+
+    .venv/bin/python bench/end_to_end.py [--files 45] [--model bench/.models/a0-stream/model.tflite]
+
+Input: N links to the rendered 20-second 1280x720 30 fps H.264 video (`decode_isolation.render_720p`); 45 files are
+15 minutes of video, so start-up does not dominate.
+- decode-only: PyAV with frame threading (`thread_type = "AUTO"`), every frame decoded, nothing converted (the C
+  ceiling of the same FFmpeg build), files one after another;
+- model-only: the TFLite classifier vidlabel uses (`handlers.TfliteClassifier`), fresh states per clip, on clips of
+  random frames adding up to the run's sampled frames;
+- run: the `vidlabel run` command on the default local runner (one worker process per core), start-up included.
+Prints the ratio and the raw figures.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from decode_isolation import REPO, render_720p  # noqa: E402  (bench scripts are run as files)
+
+
+def decode_only(paths: list[pathlib.Path]) -> tuple[float, int]:
+    import av
+
+    start, frames = time.perf_counter(), 0
+    for path in paths:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for _ in container.decode(stream):
+                frames += 1
+    return time.perf_counter() - start, frames
+
+
+def model_only(model: pathlib.Path, frames: int, clip_frames: int, side: int) -> float:
+    from vidlabel.transforms import clips, models
+    from vidlabel.transforms.handlers import load_classifier
+
+    classifier = load_classifier(str(model), models.read_signature(str(model)))
+    clip = np.random.default_rng(0).integers(0, 256, (1, clip_frames, side, side, 3), dtype=np.uint8)
+    classifier.logits(clips.model_input(clip[:, :2]))  # warm-up: allocations, XNNPACK packing
+    start = time.perf_counter()
+    for first in range(0, frames, clip_frames):
+        classifier.logits(clips.model_input(clip[:, : min(clip_frames, frames - first)]))
+    return time.perf_counter() - start
+
+
+def run(inputs: pathlib.Path, model: pathlib.Path, out: pathlib.Path) -> tuple[float, dict]:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "vidlabel.pipeline.cli", "run", "--input", str(inputs), "--output", str(out),
+                    "--model", str(model)], check=True, capture_output=True)  # fmt: skip
+    wall = time.perf_counter() - start
+    return wall, json.loads((out / "run.json").read_text())["counts"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--files", type=int, default=45)
+    parser.add_argument("--model", type=pathlib.Path, default=REPO / "bench" / ".models" / "a0-stream" / "model.tflite")
+    args = parser.parse_args()
+    if not args.model.exists():
+        sys.exit(f"{args.model} is missing: `bench/stream_vs_tflite_vs_base.py` exports it (or pass --model)")
+    metadata = json.loads((args.model.parent / "vidlabel.json").read_text())
+    video = REPO / "bench" / ".inputs" / "gradient_720p30_20s.mp4"
+    render_720p(video)
+
+    with tempfile.TemporaryDirectory(prefix="vidlabel-e2e-") as tmp:
+        inputs = pathlib.Path(tmp) / "videos"
+        inputs.mkdir()
+        for i in range(args.files):
+            (inputs / f"v{i:03d}.mp4").symlink_to(video)
+        run_s, counts = run(inputs, args.model, pathlib.Path(tmp) / "out")
+        decode_s, decoded = decode_only(sorted(inputs.iterdir()))
+        sampled = round(counts["video_seconds"] * metadata["fps"])  # the model's frames (run.json counts source frames)
+        model_s = model_only(args.model, sampled, metadata["clip_frames"], metadata["resolution"])
+        shutil.rmtree(pathlib.Path(tmp) / "out.runs", ignore_errors=True)
+
+    parts = decode_s + model_s
+    print(f"{args.files} files, {counts['video_seconds']:.0f} s of 720p30 H.264 video; model {args.model}")
+    print(f"  decode-only (PyAV, threads, no conversion): {decode_s:7.1f} s  ({decoded} frames, {decoded / decode_s:.0f} frames/s)")
+    print(f"  model-only ({sampled} sampled frames):        {model_s:7.1f} s  ({sampled / model_s:.0f} frames/s)")
+    print(f"  vidlabel run (start-up included):          {run_s:7.1f} s  ({counts['video_seconds'] / run_s:.1f}x real time)")
+    print(f"  ratio run / (decode + model) = {run_s / parts:.2f}  (target <= 1.25)")
+
+
+if __name__ == "__main__":
+    main()
