@@ -19,7 +19,7 @@ from typing import Any, Iterable, Optional, Sequence
 import numpy as np
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
-from vidlabel.transforms import clips, models
+from vidlabel.transforms import clips, depthwise, models
 from vidlabel.transforms.types import ClipKey
 
 States = dict  # name -> array; a stream model's memory of the frames it has seen
@@ -31,22 +31,31 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 class BaseClassifier:
-    """A base SavedModel: whole clips [B, T, H, W, 3] -> logits [B, C] through `serving_default`."""
+    """A base SavedModel: whole clips [B, T, H, W, 3] -> logits [B, C] through `serving_default`.
+
+    By default the signature runs with its depthwise 3D convolutions rewritten as per-tap 2D ones
+    (`depthwise.fast_serving_function`: the same probabilities, ~30x faster on CPU); `rewrite_depthwise=False`
+    runs the SavedModel as it is (benchmarks and tests compare the two)."""
 
     max_batch: Optional[int] = None
     streams = False
 
-    def __init__(self, path: str, output_key: str):
+    def __init__(self, path: str, output_key: str, rewrite_depthwise: bool = True):
         import tensorflow as tf  # imported here: TF objects must never be pickled with the pipeline
 
         self._tf = tf
         self._output_key = output_key
-        self._model = _load_savedmodel(path)  # kept: the signatures need its variables alive
-        self._fn = self._model.signatures[models.SERVING_SIGNATURE]
+        self._model = _load_savedmodel(path)  # kept: the plain signature needs its variables alive
+        serving_fn = self._model.signatures[models.SERVING_SIGNATURE]
+        self.rewritten_convolutions = 0
+        if rewrite_depthwise:
+            fast_fn, self.rewritten_convolutions = depthwise.fast_serving_function(serving_fn)
+            self._fn = lambda clips: fast_fn(clips)
+        else:
+            self._fn = lambda clips: serving_fn(**{models.INPUT_KEY: clips})
 
     def logits(self, clips: np.ndarray, states: Optional[States] = None) -> tuple[np.ndarray, Optional[States]]:
-        tf = self._tf
-        return self._fn(**{models.INPUT_KEY: tf.constant(clips, dtype=tf.float32)})[self._output_key].numpy(), None
+        return self._fn(self._tf.constant(clips, dtype=self._tf.float32))[self._output_key].numpy(), None
 
 
 class StreamClassifier:

@@ -1,0 +1,65 @@
+"""Base models run with their depthwise 3D convolutions rewritten as per-tap 2D ones: the same numbers as the plain
+SavedModel (the pipeline-level check is `test_pipeline.test_probabilities_equal_the_savedmodel_called_directly`,
+which scores through `vidlabel run` and compares with the SavedModel called directly)."""
+import numpy as np
+import pytest
+
+from conftest import SMALL, VIDEOS
+from vidlabel.transforms.sandbox import DecodeClips
+from vidlabel.transforms.types import ClipSpec, VideoFile
+
+tf = pytest.importorskip("tensorflow")
+
+
+@pytest.mark.parametrize(
+    "kernel, strides, padding, multiplier",
+    [
+        ((3, 3, 3), (1, 1, 1), "SAME", 1),
+        ((3, 3, 3), (1, 2, 2), "SAME", 1),  # A0's strided depthwise layers
+        ((5, 3, 3), (1, 2, 2), "SAME", 1),
+        ((1, 5, 5), (1, 1, 1), "SAME", 1),
+        ((3, 3, 3), (2, 1, 1), "SAME", 1),  # a temporal stride, and an even padding total
+        ((2, 3, 3), (1, 1, 1), "SAME", 1),
+        ((3, 1, 1), (1, 1, 1), "VALID", 1),  # a causal network's temporal convolution on buffered input
+        ((3, 3, 3), (1, 2, 2), "VALID", 2),  # a channel multiplier
+    ],
+)
+def test_per_tap_depthwise_equals_grouped_conv3d(kernel, strides, padding, multiplier):
+    from vidlabel.transforms.depthwise import depthwise_conv3d
+
+    rng = np.random.default_rng(0)
+    channels = 6
+    inputs = tf.constant(rng.normal(size=(2, 7, 11, 9, channels)), tf.float32)
+    filters = tf.constant(rng.normal(size=(*kernel, 1, channels * multiplier)), tf.float32)
+    stride5 = (1, *strides, 1)
+    # TensorFlow runs a grouped (here depthwise) Conv3D on CPU only through XLA, as Model Garden's layer does.
+    grouped = tf.function(lambda x, w: tf.nn.conv3d(x, w, stride5, padding), jit_compile=True)(inputs, filters)
+    per_tap = tf.function(lambda x, w: depthwise_conv3d(x, w, stride5, padding))(inputs, filters)
+    assert per_tap.shape == grouped.shape
+    np.testing.assert_allclose(per_tap.numpy(), grouped.numpy(), atol=1e-4, rtol=1e-5)
+
+
+def test_rewritten_base_model_gives_the_plain_savedmodels_probabilities(small_model):
+    """On real clips, including a shorter tail clip and a batch of two, the rewritten A0 base model (its 15 depthwise
+    convolutions rewritten) gives the plain SavedModel's logits."""
+    from vidlabel.transforms.clips import model_input
+    from vidlabel.transforms.handlers import BaseClassifier, softmax
+
+    spec = ClipSpec(fps=SMALL["fps"], resolution=SMALL["resolution"], clip_frames=SMALL["frames"],
+                    stride_frames=SMALL["frames"])  # fmt: skip
+    decode = DecodeClips(spec)
+    decode.setup()
+    video = VideoFile(str(VIDEOS / "k400_arm_wrestling_h264.mp4"), None, None)
+    clips = [clip for _, clip in (o for o in decode.process(video) if isinstance(o, tuple))]
+    decode.teardown()
+    assert len(clips) >= 3 and clips[-1].shape[0] < SMALL["frames"]
+    fast = BaseClassifier(str(small_model), "classifier_head")
+    plain = BaseClassifier(str(small_model), "classifier_head", rewrite_depthwise=False)
+    assert (fast.rewritten_convolutions, plain.rewritten_convolutions) == (15, 0)
+    batches = [np.stack(clips[:2]), clips[-1][None]]
+    for batch in batches:
+        fast_logits, _ = fast.logits(model_input(batch))
+        plain_logits, _ = plain.logits(model_input(batch))
+        assert fast_logits.shape == (len(batch), 600)
+        np.testing.assert_allclose(fast_logits, plain_logits, atol=1e-5)
+        assert np.abs(softmax(fast_logits) - softmax(plain_logits)).max() <= 1e-4
