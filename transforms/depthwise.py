@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from typing import Callable
+from typing import Callable, Optional
 
 CALL_OPS = ("StatefulPartitionedCall", "PartitionedCall")
 XLA_MUST_COMPILE = "_XlaMustCompile"
@@ -64,7 +64,7 @@ def depthwise_conv3d(inputs, filters, strides, padding: str):
 class _DepthwiseConv:
     """One depthwise `Conv3D` node found in the frozen graph's function library."""
 
-    function: str  # the FunctionDef holding the node
+    function: Optional[str]  # the FunctionDef holding the node; None: the graph itself
     node: str
     channels: int
     filter_shape: tuple
@@ -89,7 +89,8 @@ def fast_serving_function(serving_fn) -> tuple[Callable, int]:
         if key not in replacements:
             replacements[key] = _replacement_function(*key)
             graph_def.library.function.add().CopyFrom(replacements[key].function_def)
-        node = next(n for n in library[conv.function].node_def if n.name == conv.node)
+        nodes = graph_def.node if conv.function is None else library[conv.function].node_def
+        node = next(n for n in nodes if n.name == conv.node)
         # PartitionedCall's output is named `output`, like Conv3D's, so the nodes reading it need no change.
         inputs = list(node.input)
         node.Clear()
@@ -115,33 +116,39 @@ def fast_serving_function(serving_fn) -> tuple[Callable, int]:
     return pruned, len(convs)
 
 
-def _find_depthwise_convs(graph_def) -> list[_DepthwiseConv]:
-    """Every `Conv3D` with a depthwise filter [kt, kh, kw, 1, C * m] on C > 1 channels, wherever it sits in the
-    nest of function calls, with the static shapes shape inference gives it from the frozen graph's inputs."""
+def conv3d_ops(graph_def):
+    """(function name, op) for every `Conv3D` in a frozen graph, wherever it sits in the nest of function calls
+    (None: the graph itself), with the static shapes shape inference gives it."""
     import tensorflow as tf
     from tensorflow.python.framework.function_def_to_graph import function_def_to_graph
 
     library = {f.signature.name: f for f in graph_def.library.function}
-    found: dict[tuple, _DepthwiseConv] = {}
 
-    def visit(graph, in_function):
+    def visit(graph, function):
         for op in graph.get_operations():
             if op.type in CALL_OPS:
                 name = op.get_attr("f").name
-                visit(function_def_to_graph(library[name], input_shapes=[t.shape for t in op.inputs]), name)
-            elif op.type == "Conv3D" and in_function is not None:
-                conv = _depthwise(op, in_function)
-                if conv is not None:
-                    found.setdefault((conv.function, conv.node), conv)
+                yield from visit(function_def_to_graph(library[name], input_shapes=[t.shape for t in op.inputs]), name)
+            elif op.type == "Conv3D":
+                yield function, op
 
     graph = tf.Graph()
     with graph.as_default():
         tf.graph_util.import_graph_def(graph_def, name="")
-    visit(graph, None)
+    return list(visit(graph, None))
+
+
+def _find_depthwise_convs(graph_def) -> list[_DepthwiseConv]:
+    """Every `Conv3D` with a depthwise filter [kt, kh, kw, 1, C * m] on C > 1 channels."""
+    found: dict[tuple, _DepthwiseConv] = {}
+    for function, op in conv3d_ops(graph_def):
+        conv = _depthwise(op, function)
+        if conv is not None:
+            found.setdefault((conv.function, conv.node), conv)
     return list(found.values())
 
 
-def _depthwise(op, function: str):
+def _depthwise(op, function: Optional[str]) -> Optional[_DepthwiseConv]:
     inputs, filters = op.inputs
     channels = inputs.shape[-1]
     if not filters.shape.is_fully_defined() or channels is None or channels == 1:
