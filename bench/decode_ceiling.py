@@ -1,0 +1,87 @@
+"""vidlabel's decoding (decode + resample to the model's rate + resize to its side, in the isolated decoder process
+`vidlabel run` uses) against the C ceiling: a PyAV loop that only decodes, with FFmpeg's threads on and no
+conversion, on the same file and the same FFmpeg build. Target: ratio <= 1.3 for each codec.
+
+    .venv/bin/python bench/decode_ceiling.py [--seconds 20]
+
+Inputs (rendered once under bench/.inputs with the ffmpeg CLI from the 720p30 H.264 bench video,
+`decode_isolation.render_720p`): H.264 720p and 1080p (libx264), VP9 720p (libvpx-vp9), AV1 720p (libsvtav1).
+Clip spec: A0's, 172 px at 5 fps, clips of 50 frames. Each figure is the best of three rounds, alternating the two.
+"""
+from __future__ import annotations
+
+import argparse
+import pathlib
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from decode_isolation import REPO, render_720p, sandboxed  # noqa: E402  (bench scripts are run as files)
+
+INPUTS = REPO / "bench" / ".inputs"
+ENCODINGS = {
+    "h264_720p": ("mp4", ["-c:v", "libx264", "-preset", "medium", "-crf", "23"]),
+    "h264_1080p": ("mp4", ["-vf", "scale=1920:1080", "-c:v", "libx264", "-preset", "medium", "-crf", "23"]),
+    "vp9_720p": ("webm", ["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "3M",
+                          "-row-mt", "1", "-tile-columns", "2"]),
+    "av1_720p": ("mp4", ["-c:v", "libsvtav1", "-preset", "10", "-crf", "35"]),
+}  # fmt: skip
+
+
+def render(name: str, source: pathlib.Path, seconds: int) -> pathlib.Path:
+    extension, codec_args = ENCODINGS[name]
+    path = INPUTS / f"{name}_{seconds}s.{extension}"
+    if not path.exists():
+        partial = path.with_name("partial-" + path.name)
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(source), "-t", str(seconds), *codec_args, "-an",
+                        str(partial)], check=True)  # fmt: skip
+        partial.rename(path)
+    return path
+
+
+def decode_only(path: pathlib.Path) -> tuple[float, int]:
+    import av
+
+    start, frames = time.perf_counter(), 0
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for _ in container.decode(stream):
+            frames += 1
+    return time.perf_counter() - start, frames
+
+
+def main() -> None:
+    from vidlabel.transforms.sandbox import DecoderProcess
+    from vidlabel.transforms.types import ClipSpec, DecodeLimits
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=int, default=20)
+    args = parser.parse_args()
+    source = INPUTS / "gradient_720p30_20s.mp4"
+    render_720p(source)
+    decoder = DecoderProcess(ClipSpec(fps=5, resolution=172, clip_frames=50, stride_frames=50), DecodeLimits())
+    decoder.start()
+    rows = []
+    for name in ENCODINGS:
+        path = render(name, source, args.seconds)
+        sandboxed(decoder, [str(path)])  # warm: the decoder process is started once per worker, not per file
+        ceiling, ours = [], []
+        for _ in range(3):
+            ceiling.append(decode_only(path))
+            ours.append(sandboxed(decoder, [str(path)]))
+        (c_s, c_frames), (o_s, o_frames) = min(ceiling), min(ours)
+        rows.append((name, c_frames, o_frames, c_s, o_s))
+        print(f"{name}: decode-only {c_s:.2f} s ({c_frames} frames), vidlabel {o_s:.2f} s ({o_frames} model frames)",
+              flush=True)
+    decoder.close()
+    print(f"\n{args.seconds}-s inputs; vidlabel: decode + 5 fps + 172 px through the isolated decoder process")
+    print("| input | source frames | decode-only s (frames/s) | vidlabel s | ratio (target <= 1.3) |")
+    print("| --- | --- | --- | --- | --- |")
+    for name, c_frames, o_frames, c_s, o_s in rows:
+        print(f"| {name} | {c_frames} | {c_s:.2f} ({c_frames / c_s:.0f}) | {o_s:.2f} | {o_s / c_s:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
