@@ -7,8 +7,9 @@ This is the fine-tuning section of the MoViNet tutorial, with vidlabel's own rea
    presentation time, rotation, short side + centre crop), so the model is trained on exactly what it is later fed.
    Training clips start every half clip; validation clips are cut as `vidlabel run` cuts them.
 3. The network is Model Garden's MoViNet classifier. By default the causal (2+1)D network of the stream models
-   (`--mode stream`), which trains ~30x faster on CPU than the 3D base network (`--mode base`), built as the tutorial
-   builds it for training (no external states). Weights start from `--init` (a Model Garden checkpoint, a MoViNet
+   (`--mode stream`), the fastest to train on CPU; the 3D base network (`--mode base`) trains with its depthwise 3D
+   convolutions in per-tap 2D form (`depthwise_layers_as_2d`). Both are built as the tutorial builds them for
+   training (no external states). Weights start from `--init` (a Model Garden checkpoint, a MoViNet
    SavedModel folder, alias or hub handle: its backbone is kept and a new head is trained) or from random weights.
 4. The epoch with the best validation accuracy is kept and exported with Model Garden's exporter: OUT is a whole-clip
    SavedModel (`serving_default`, as the published base models) with `vidlabel.json` (rate, resolution, clip
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
 import csv
 import io
 import json
@@ -33,7 +35,7 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from vidlabel.pipeline import __version__
-from vidlabel.transforms import listing, models
+from vidlabel.transforms import depthwise, listing, models
 from vidlabel.transforms.clips import clip_frame_count
 from vidlabel.transforms.types import MOVINET_VARIANTS, ClipSpec
 
@@ -175,6 +177,33 @@ def training_model(config: TrainingConfig, num_classes: int, init: Optional[str]
         backbone = pretrained_backbone(init, config)
         model.backbone.set_weights(backbone.get_weights())
     return model
+
+
+@contextlib.contextmanager
+def depthwise_layers_as_2d():
+    """While it is active, Model Garden's depthwise `Conv3D` layers (those of the base network) compute through
+    `depthwise.depthwise_conv3d`, the per-tap 2D form `vidlabel run` gives base SavedModels, instead of XLA's
+    grouped convolution, which is slow on CPU: the same function of the same weights, with its gradients. Training
+    runs inside it; export builds fresh layers outside it, so the SavedModel keeps the published graph."""
+    import tensorflow as tf
+    from official.vision.modeling.layers import nn_layers
+
+    original = nn_layers.Conv3D.call
+
+    def call(self, inputs):
+        depthwise_layer = self.groups > 1 and self.kernel.shape[3] == 1 and tuple(self.dilation_rate) == (1, 1, 1)
+        if not depthwise_layer or self.padding not in ("same", "valid"):  # causal (stream) layers stay as they are
+            return original(self, inputs)
+        outputs = depthwise.depthwise_conv3d(inputs, self.kernel, (1, *self.strides, 1), self.padding.upper())
+        if self.use_bias:
+            outputs = tf.nn.bias_add(outputs, self.bias)
+        return outputs if self.activation is None else self.activation(outputs)
+
+    nn_layers.Conv3D.call = call
+    try:
+        yield
+    finally:
+        nn_layers.Conv3D.call = original
 
 
 def pretrained_backbone(init: str, config: TrainingConfig):
@@ -321,7 +350,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="Model folder to write (must not exist, or be empty).")
     p.add_argument("--variant", choices=sorted(MOVINET_VARIANTS), default="a0")
     p.add_argument("--mode", choices=models.MODES, default="stream",
-                   help="Network: stream = causal (2+1)D (default; ~30x faster to train on CPU, exportable as stream "
+                   help="Network: stream = causal (2+1)D (default; ~2x faster to train on CPU than base, exportable as stream "
                         "and TFLite), base = 3D convolutions as the published base models.")  # fmt: skip
     p.add_argument("--init", help="Start from this model's backbone: a Model Garden checkpoint (prefix or folder), a "
                                   "MoViNet SavedModel folder (local or gs://), an alias such as a0-stream, or a hub "
@@ -382,7 +411,8 @@ def main(argv: list[str]) -> int:
           flush=True)  # fmt: skip
 
     train_started = time.time()
-    history = fit(model, config, train, validation, log=lambda line: print(line, flush=True))
+    with depthwise_layers_as_2d():
+        history = fit(model, config, train, validation, log=lambda line: print(line, flush=True))
     train_seconds = time.time() - train_started
     best = max(history, key=lambda row: row.get("val_accuracy", row["accuracy"]))
     record = {

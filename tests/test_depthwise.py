@@ -63,3 +63,28 @@ def test_rewritten_base_model_gives_the_plain_savedmodels_probabilities(small_mo
         assert fast_logits.shape == (len(batch), 600)
         np.testing.assert_allclose(fast_logits, plain_logits, atol=1e-5)
         assert np.abs(softmax(fast_logits) - softmax(plain_logits)).max() <= 1e-4
+
+
+def test_fine_tuning_layers_give_the_same_outputs_and_gradients():
+    """`vidlabel finetune --mode base` trains inside `depthwise_layers_as_2d`: Model Garden's base network must compute
+    the same logits and the same gradients as with its own grouped Conv3D layers."""
+    from vidlabel.pipeline.export_model import build_classifier
+    from vidlabel.pipeline.finetune import depthwise_layers_as_2d
+
+    model = build_classifier("a0", "base", num_classes=4, seed=1, input_shape=(None, 4, 32, 32, 3), external_states=False)
+    clips = tf.constant(np.random.default_rng(1).random((2, 4, 32, 32, 3)), tf.float32)
+    labels = tf.constant([0, 3])
+
+    def outputs_and_gradients():
+        with tf.GradientTape() as tape:
+            logits = model(clips, training=False)  # no dropout: both passes must see the same network
+            loss = tf.reduce_mean(tf.keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True))
+        return logits.numpy(), [g.numpy() for g in tape.gradient(loss, model.trainable_variables)]
+
+    plain_logits, plain_grads = outputs_and_gradients()
+    with depthwise_layers_as_2d():
+        fast_logits, fast_grads = outputs_and_gradients()
+    np.testing.assert_allclose(fast_logits, plain_logits, atol=1e-4)
+    assert len(fast_grads) == len(plain_grads) > 100
+    for fast, plain in zip(fast_grads, plain_grads):
+        np.testing.assert_allclose(fast, plain, atol=1e-4, rtol=1e-3)

@@ -33,25 +33,31 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 class BaseClassifier:
     """A base SavedModel: whole clips [B, T, H, W, 3] -> logits [B, C] through `serving_default`.
 
-    By default the signature runs with its depthwise 3D convolutions rewritten as per-tap 2D ones
-    (`depthwise.fast_serving_function`: the same probabilities, ~30x faster on CPU); `rewrite_depthwise=False`
-    runs the SavedModel as it is (benchmarks and tests compare the two)."""
+    On CPU the signature runs with its depthwise 3D convolutions rewritten as per-tap 2D ones
+    (`depthwise.fast_serving_function`: the same probabilities, ~25x faster for A0). With a GPU the SavedModel runs
+    as it is (cuDNN has grouped 3D convolutions; the rewrite was measured on CPU only). `rewrite_depthwise` forces
+    either way (benchmarks and tests compare the two)."""
 
     max_batch: Optional[int] = None
     streams = False
 
-    def __init__(self, path: str, output_key: str, rewrite_depthwise: bool = True):
+    def __init__(self, path: str, output_key: str, rewrite_depthwise: Optional[bool] = None):
         import tensorflow as tf  # imported here: TF objects must never be pickled with the pipeline
 
         self._tf = tf
         self._output_key = output_key
-        self._model = _load_savedmodel(path)  # kept: the plain signature needs its variables alive
-        serving_fn = self._model.signatures[models.SERVING_SIGNATURE]
+        loaded = _load_savedmodel(path)
+        serving_fn = loaded.signatures[models.SERVING_SIGNATURE]
         self.rewritten_convolutions = 0
+        if rewrite_depthwise is None:
+            rewrite_depthwise = not tf.config.list_physical_devices("GPU")
         if rewrite_depthwise:
+            # The frozen function holds the weights as constants: the loaded SavedModel (its ~1,000 restored
+            # functions, some hundreds of MB) is let go.
             fast_fn, self.rewritten_convolutions = depthwise.fast_serving_function(serving_fn)
             self._fn = lambda clips: fast_fn(clips)
         else:
+            self._model = loaded  # kept: the signature needs its variables alive
             self._fn = lambda clips: serving_fn(**{models.INPUT_KEY: clips})
 
     def logits(self, clips: np.ndarray, states: Optional[States] = None) -> tuple[np.ndarray, Optional[States]]:

@@ -1,0 +1,65 @@
+"""Training speed of MoViNet A0 on CPU as `vidlabel finetune` trains it: the base network with Model Garden's own
+grouped Conv3D layers, the same network inside `finetune.depthwise_layers_as_2d` (what `--mode base` uses), and
+the causal (2+1)D stream network (the default `--mode stream`), side by side in one process.
+
+    .venv/bin/python bench/finetune_speed.py [--frames 8] [--side 64] [--clips 48]
+
+Random clips and labels (speed does not depend on them), batch 8, Adam, one warm-up epoch (graph building), then
+the best of two timed epochs; prints training clips/s for each and the ratios.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+
+def clips_per_second(mode: str, fast_layers: bool, frames: int, side: int, count: int) -> float:
+    import contextlib
+
+    import tf_keras
+
+    from vidlabel.pipeline.export_model import build_classifier
+    from vidlabel.pipeline.finetune import depthwise_layers_as_2d
+
+    rng = np.random.default_rng(0)
+    data = rng.random((count, frames, side, side, 3), dtype=np.float32)
+    labels = rng.integers(0, 4, count)
+    with depthwise_layers_as_2d() if fast_layers else contextlib.nullcontext():
+        model = build_classifier("a0", mode, 4, 0, (None, frames, side, side, 3), external_states=False)
+        model.compile(
+            optimizer=tf_keras.optimizers.Adam(1e-3),
+            loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        )
+        model.fit(data, labels, batch_size=8, epochs=1, verbose=0)  # warm-up: tracing, XLA compilation
+        times = []
+        for _ in range(2):
+            start = time.perf_counter()
+            model.fit(data, labels, batch_size=8, epochs=1, verbose=0)
+            times.append(time.perf_counter() - start)
+    return count / min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--frames", type=int, default=8)
+    parser.add_argument("--side", type=int, default=64)
+    parser.add_argument("--clips", type=int, default=48)
+    args = parser.parse_args()
+    shape = (args.frames, args.side, args.clips)
+    rows = {
+        "base, grouped Conv3D (Model Garden as is)": clips_per_second("base", False, *shape),
+        "base, depthwise_layers_as_2d (--mode base)": clips_per_second("base", True, *shape),
+        "stream network (--mode stream)": clips_per_second("stream", True, *shape),
+    }
+    plain = next(iter(rows.values()))
+    print(f"\nA0, {args.frames}x{args.side}x{args.side} clips, batch 8, {args.clips} clips per epoch")
+    print("| network | training clips/s | x grouped Conv3D |")
+    print("| --- | --- | --- |")
+    for name, speed in rows.items():
+        print(f"| {name} | {speed:.1f} | {speed / plain:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
