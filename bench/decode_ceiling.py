@@ -14,10 +14,10 @@ import argparse
 import pathlib
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from decode_isolation import REPO, render_720p, sandboxed  # noqa: E402  (bench scripts are run as files)
+from end_to_end import decode_only  # noqa: E402
 
 INPUTS = REPO / "bench" / ".inputs"
 ENCODINGS = {
@@ -40,18 +40,6 @@ def render(name: str, source: pathlib.Path, seconds: int) -> pathlib.Path:
     return path
 
 
-def decode_only(path: pathlib.Path) -> tuple[float, int]:
-    import av
-
-    start, frames = time.perf_counter(), 0
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        for _ in container.decode(stream):
-            frames += 1
-    return time.perf_counter() - start, frames
-
-
 def main() -> None:
     from vidlabel.transforms.sandbox import DecoderProcess
     from vidlabel.transforms.types import ClipSpec, DecodeLimits
@@ -69,7 +57,7 @@ def main() -> None:
         sandboxed(decoder, [str(path)])  # warm: the decoder process is started once per worker, not per file
         ceiling, ours = [], []
         for _ in range(3):
-            ceiling.append(decode_only(path))
+            ceiling.append(decode_only([path]))
             ours.append(sandboxed(decoder, [str(path)]))
         (c_s, c_frames), (o_s, o_frames) = min(ceiling), min(ours)
         rows.append((name, c_frames, o_frames, c_s, o_s))
