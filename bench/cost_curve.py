@@ -151,6 +151,8 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- |")
     for form in args.forms.split(","):
         rows = [r for r in results if r["form"] == form]
+        if len(rows) < 2:
+            continue  # a single point has no line
         x, y = np.array([r["seconds"] for r in rows], float), np.array([r["wall_s"] for r in rows])
         slope, intercept = np.polyfit(x, y, 1)
         residual = np.max(np.abs(y - (slope * x + intercept)) / y)
