@@ -25,7 +25,7 @@ def depthwise_conv3d(inputs, filters, strides, padding: str):
     """`tf.nn.conv3d(inputs, filters, strides, padding)` for a depthwise filter [kt, kh, kw, 1, C * m] on inputs
     [B, T, H, W, C] (TensorFlow infers groups = C from the filter), computed as the sum over the kt temporal taps of
     `tf.nn.depthwise_conv2d` on frames [B * T', H, W, C]. Both number output channels c * m + j, so the filter is
-    only reshaped. 'SAME' pads time as `conv3d` does (the extra frame after, for an even total) and leaves space to
+    only reshaped. 'SAME' pads time as `conv3d` does (the extra frame after, when the total is odd) and leaves space to
     `depthwise_conv2d`, whose 'SAME' is the same rule per dimension."""
     import tensorflow as tf
 
@@ -116,7 +116,7 @@ def fast_serving_function(serving_fn) -> tuple[Callable, int]:
     return pruned, len(convs)
 
 
-def conv3d_ops(graph_def):
+def _conv3d_ops(graph_def):
     """(function name, op) for every `Conv3D` in a frozen graph, wherever it sits in the nest of function calls
     (None: the graph itself), with the static shapes shape inference gives it."""
     import tensorflow as tf
@@ -141,7 +141,7 @@ def conv3d_ops(graph_def):
 def _find_depthwise_convs(graph_def) -> list[_DepthwiseConv]:
     """Every `Conv3D` with a depthwise filter [kt, kh, kw, 1, C * m] on C > 1 channels."""
     found: dict[tuple, _DepthwiseConv] = {}
-    for function, op in conv3d_ops(graph_def):
+    for function, op in _conv3d_ops(graph_def):
         conv = _depthwise(op, function)
         if conv is not None:
             found.setdefault((conv.function, conv.node), conv)
