@@ -52,10 +52,9 @@ class BaseClassifier:
         if rewrite_depthwise is None:
             rewrite_depthwise = not tf.config.list_physical_devices("GPU")
         if rewrite_depthwise:
-            # The frozen function holds the weights as constants: the loaded SavedModel (its ~1,000 restored
-            # functions, some hundreds of MB) is let go.
-            fast_fn, self.rewritten_convolutions = depthwise.fast_serving_function(serving_fn)
-            self._fn = lambda clips: fast_fn(clips)
+            # The frozen function holds the weights as constants, so the loaded SavedModel is not kept (A0: ~70 MB
+            # less at the peak, measured).
+            self._fn, self.rewritten_convolutions = depthwise.fast_serving_function(serving_fn)
         else:
             self._model = loaded  # kept: the signature needs its variables alive
             self._fn = lambda clips: serving_fn(**{models.INPUT_KEY: clips})
