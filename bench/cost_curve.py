@@ -129,10 +129,10 @@ def point(form: str, files: int, seconds: int, tmp: pathlib.Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--forms", default="a0-tflite,a0-base")
-    parser.add_argument("--points", default="1x60,10x60,1x600,1x3600")
+    parser.add_argument("--points", default="1x60,10x60,1x600,1x3600", help="FILESxSECONDS points ('' skips)")
     parser.add_argument("--many", default="10,1000", help="file counts of 2-s files for the memory ratio ('' skips)")
     args = parser.parse_args()
-    points = [tuple(int(x) for x in p.split("x")) for p in args.points.split(",")]
+    points = [tuple(int(x) for x in p.split("x")) for p in filter(None, args.points.split(","))]
     cores = os.cpu_count()
     results = []
     with tempfile.TemporaryDirectory(prefix="vidlabel-cost-") as tmp:

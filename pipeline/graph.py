@@ -8,8 +8,8 @@ The tables go to the run's staging folder; the launcher publishes them once the 
 (`publish.py`).
 
 Decoding, scoring and writing prediction rows fuse into one stage, so clips stream through it one batch at a time
-and are never gathered across an archive; only one small record per video (its facts, its averaged
-probabilities) crosses a shuffle to be joined into the videos table.
+and are never gathered across an archive. Per video only small records cross a shuffle to be joined into the
+videos table: its facts, and a partial sum of its clip probabilities that becomes its top k (`rows.VideoTopK`).
 """
 from __future__ import annotations
 
@@ -60,21 +60,21 @@ class LabelVideos(beam.PTransform):
         scored = decoded.clips | "ScoreClips" >> RunInference(handler)  # PredictionResult(example=ClipKey, ...)
 
         predictions = scored | "ToPredictionRows" >> beam.Map(lambda r: rows.prediction_row(r.example, r.inference, ctx))
-        averages = (
+        video_top_k = (
             scored
             | "WeighByClipDuration" >> beam.Map(lambda r: (r.example.video_uri, (r.example.end_s - r.example.start_s, r.inference)))
-            | "AverageClipsPerVideo" >> beam.CombinePerKey(rows.ClipAverage())
+            | "TopKOfClipAverage" >> beam.CombinePerKey(rows.VideoTopK(ctx.labels, ctx.top_k))
         )
         videos = (
             {
                 "file": files | "KeyFileByUri" >> beam.Map(lambda file: (file.uri, file)),
                 "info": decoded[VIDEO_INFO] | "KeyInfoByUri" >> beam.Map(lambda info: (info.video_uri, info)),
                 "error": decoded[VIDEO_ERROR] | "KeyErrorByUri" >> beam.Map(lambda err: (err.video_uri, err)),
-                "average": averages,
+                "top_k": video_top_k,
             }
             | "JoinPerVideo" >> beam.CoGroupByKey()
             | "ToVideoRows" >> beam.MapTuple(
-                lambda uri, g: rows.video_row(_only(g["file"]), _only(g["info"]), _only(g["error"]), _only(g["average"]), ctx)
+                lambda uri, g: rows.video_row(_only(g["file"]), _only(g["info"]), _only(g["error"]), _only(g["top_k"]), ctx)
             )
         )
         errors = decoded[VIDEO_ERROR] | "ToErrorRows" >> beam.Map(rows.error_row, ctx)

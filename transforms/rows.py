@@ -1,7 +1,7 @@
 """Step 4 of a video's path: turn scored clips, video facts and errors into rows of the tables in `schema.py`.
 
 Each builder emits exactly its schema's field names, in order (tests hold them to it). A video's own `top_k` is the average of its clips'
-probabilities weighted by clip duration (`ClipAverage`), so a short tail clip counts for what it covers.
+probabilities weighted by clip duration (`VideoTopK`), so a short tail clip counts for what it covers.
 """
 from __future__ import annotations
 
@@ -41,11 +41,17 @@ def prediction_row(key: ClipKey, probabilities: np.ndarray, ctx: RowContext) -> 
     return row
 
 
-class ClipAverage(beam.CombineFn):
-    """Duration-weighted mean of a video's clip probabilities: (duration_s, probabilities) -> probabilities.
+class VideoTopK(beam.CombineFn):
+    """A video's `top_k`: the k best classes of its clip probabilities averaged with clip durations as weights.
 
-    As a CombineFn it is pre-combined where the clips are scored, so only one vector per video crosses the shuffle.
+    As a CombineFn it is pre-combined where the clips are scored, and it ends in the k classes rather than the
+    average: what crosses the shuffle is one partial sum per video, sent as float32 (`compact`), and what is joined
+    into the videos table is k (label, score) pairs. Sending 600-class float64 averages through two shuffles was
+    most of the memory a run over 1,000 short files grew by (bench/README.md, "Flat memory").
     """
+
+    def __init__(self, labels: Sequence[str], k: int):
+        self._labels, self._k = labels, k
 
     def create_accumulator(self):
         return 0.0, None
@@ -61,18 +67,23 @@ class ClipAverage(beam.CombineFn):
         for t, s in accumulators:
             total += t
             if s is not None:
-                weighted_sum = s if weighted_sum is None else weighted_sum + s
+                weighted_sum = s.astype(np.float64) if weighted_sum is None else weighted_sum + s
         return total, weighted_sum
+
+    def compact(self, acc):
+        """Half the bytes on the wire; the sum stays float64 where it is added to (scores are float32 anyway)."""
+        total, weighted_sum = acc
+        return total, None if weighted_sum is None else weighted_sum.astype(np.float32)
 
     def extract_output(self, acc):
         total, weighted_sum = acc
         if weighted_sum is None:
             return None
-        return weighted_sum / total if total > 0 else weighted_sum
+        return top_k(weighted_sum / total if total > 0 else weighted_sum, self._labels, self._k)
 
 
 def video_row(
-    file: VideoFile, info: Optional[VideoInfo], error: Optional[VideoError], average: Optional[np.ndarray], ctx: RowContext
+    file: VideoFile, info: Optional[VideoInfo], error: Optional[VideoError], best: Optional[list[dict]], ctx: RowContext
 ) -> dict:
     """The one row a file gets in the videos table, ok or not."""
     row = {
@@ -87,7 +98,7 @@ def video_row(
         "codec": info.codec if info else None,
         "num_frames": info.num_frames if info else None,
         "num_clips": info.num_clips if info else 0,
-        "top_k": top_k(average, ctx.labels, ctx.top_k) if average is not None and error is None else None,
+        "top_k": best if error is None else None,
         "file_size": file.size,
         "file_modified": to_timestamp(file.modified_s),
         "model": ctx.model,
