@@ -47,7 +47,7 @@ class VideoTopK(beam.CombineFn):
     As a CombineFn it is pre-combined where the clips are scored, and it ends in the k classes rather than the
     average: what crosses the shuffle is one partial sum per video, sent as float32 (`compact`), and what is joined
     into the videos table is k (label, score) pairs. Sending 600-class float64 averages through two shuffles was
-    most of the memory a run over 1,000 short files grew by (bench/README.md, "Flat memory").
+    most of the memory a run over 1,000 short files grew by (bench/README.md, "Cost curve and flat memory").
     """
 
     def __init__(self, labels: Sequence[str], k: int):
