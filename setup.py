@@ -23,6 +23,7 @@ RUNTIME = [
     "tqdm>=4.66",
     "ai-edge-litert>=2.0",  # LiteRT: runs the TFLite stream models (tf.lite.Interpreter is deprecated)
     "matplotlib>=3.8",  # `vidlabel plot`
+    "duckdb>=1.1",  # the demo (and the commands that read the tables) query the Parquet result with it
     # tensorflow-hub 0.16 imports pkg_resources, which setuptools 81 removed.
     "setuptools>=70,<81",
 ]
@@ -30,7 +31,7 @@ EXTRAS = {
     # Model Garden builds and exports MoViNet models; it pins TensorFlow and pulls ~77 packages, so it stays out of
     # the runtime dependencies (workers that only label videos never need it).
     "export": ["tf-models-official>=2.20,<2.22"],
-    "test": ["pytest>=8", "pytest-timeout>=2.3", "duckdb>=1.1", "gcp-storage-emulator>=2024.8"],
+    "test": ["pytest>=8", "pytest-timeout>=2.3", "gcp-storage-emulator>=2024.8"],
 }
 
 setup(
