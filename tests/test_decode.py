@@ -1,5 +1,6 @@
 """DecodeClips on the real shared videos, called directly (setup/process) with no pipeline, as Beam's own DoFn
 tests do; preprocessing is checked against independent references (TensorFlow's resize, FFmpeg's autorotation)."""
+import fractions
 import shutil
 import subprocess
 
@@ -10,9 +11,9 @@ import pytest
 
 from conftest import DECODABLE, UNDECODABLE, VIDEOS
 from vidlabel.transforms.clips import model_input
-from vidlabel.transforms.decode import to_model_frame
+from vidlabel.transforms.decode import codec_name, decode_video, to_model_frame
 from vidlabel.transforms.sandbox import VIDEO_ERROR, VIDEO_INFO, DecodeClips
-from vidlabel.transforms.types import ClipSpec, VideoError, VideoFile, VideoInfo
+from vidlabel.transforms.types import ClipSpec, DecodeLimits, VideoError, VideoFile, VideoInfo
 
 SPEC = ClipSpec(fps=5, resolution=32, clip_frames=8, stride_frames=8)
 
@@ -52,7 +53,9 @@ def test_decodable_videos_give_clips_covering_the_video(name):
 def test_video_facts():
     _, done = decode(VIDEOS / "k400_arm_wrestling_h264.mp4")
     info = done.value
-    assert (info.width, info.height, info.rotation, info.codec, info.num_frames) == (340, 256, 0, "h264", 280)
+    facts = (info.width, info.height, info.rotation, info.codec, info.pix_fmt, info.bit_depth, info.stream_index)
+    assert facts == (340, 256, 0, "h264", "yuv420p", 8, 0)
+    assert info.num_frames == 280
     assert info.duration_s == pytest.approx(10.0)
     assert info.source_fps == pytest.approx(28.0)
     assert info.num_clips == 7  # 10 s at 5 fps = 50 frames = 6 clips of 8 + a tail of 2
@@ -149,8 +152,6 @@ def test_rotation_recorded_and_displayed_size_swapped():
 
 def test_a_timestamp_jump_is_a_discontinuity_not_days_of_one_frame(tmp_path):
     """A damaged stream whose timestamps jump by a day must not become a day of one repeated frame to score."""
-    import fractions
-
     path = tmp_path / "jump.mkv"
     with av.open(str(path), "w") as container:
         stream = container.add_stream("mjpeg", rate=1)
@@ -167,3 +168,163 @@ def test_a_timestamp_jump_is_a_discontinuity_not_days_of_one_frame(tmp_path):
     assert done.tag == VIDEO_INFO and done.value.num_frames == 5
     assert done.value.duration_s == pytest.approx(5.0)  # five frames of one second each
     assert sum(len(frames) for _, frames in clips) == 5
+
+
+# --- which stream is labelled, and what the videos table says of it ---------------------------------------------------
+
+# The codec of each shared video as ffprobe names it (MANIFEST.md).
+SHARED_CODECS = {
+    "anet_clean_and_jerk_h264.mp4": "h264",
+    "bbb_vp8_vorbis_1s.webm": "vp8",
+    "bear_vp9_161x121_odd.webm": "vp9",
+    "countdown_10min_1fps.mkv": "h264",
+    "k400_arm_wrestling_h264.mp4": "h264",
+    "mug_rotate270_h264.mp4": "h264",
+    "neuro_mjpeg_160x120_3frames.avi": "mjpeg",
+    "selfie_av1_aac.mp4": "av1",
+    "swimming_person.gif": "gif",
+}
+
+
+def decode_here(path, spec=SPEC):
+    """`decode_video` in this process: (clips, then its VideoInfo or VideoError)."""
+    *clips, done = decode_video(str(path), spec, DecodeLimits())
+    return clips, done
+
+
+def best_stream(path) -> int:
+    """The index of the video stream FFmpeg's `av_find_best_stream` chooses."""
+    with av.open(str(path)) as container:
+        return container.streams.best("video").index
+
+
+def pyav_frames(path, stream_index: int) -> int:
+    with av.open(str(path)) as container:
+        return sum(1 for _ in container.decode(container.streams[stream_index]))
+
+
+def ffmpeg_frames(path, stream_index: int) -> int:
+    """Frames FFmpeg's command line decodes from one stream of the file (framecrc writes a line per frame)."""
+    lines = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(path), "-map", f"0:{stream_index}", "-fps_mode", "passthrough", "-f",
+         "framecrc", "-"], check=True, capture_output=True, text=True,
+    ).stdout.splitlines()  # fmt: skip
+    return sum(1 for line in lines if line and not line.startswith("#"))
+
+
+def add_video(container, codec: str, pix_fmt: str, rate: int = 10):
+    stream = container.add_stream(codec, rate=rate)
+    stream.width, stream.height, stream.pix_fmt = 64, 48, pix_fmt
+    return stream
+
+
+def encode(container, stream, count: int, seed: int = 0) -> None:
+    """`count` frames of seeded noise (a few KiB each, so that a cut file loses frames), then the encoder's flush."""
+    rng = np.random.default_rng(seed)
+    for _ in range(count):
+        frame = av.VideoFrame.from_ndarray(rng.integers(0, 256, (48, 64, 3), np.uint8), format="rgb24")
+        for packet in stream.encode(frame):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)
+
+
+@pytest.mark.parametrize("extension", ["mp4", "mkv"])
+def test_a_still_before_the_video_is_not_what_is_labelled(tmp_path, extension):
+    """A one-frame MJPEG track first, the real H.264 track second and flagged as the default: FFmpeg's players show
+    the H.264 track, and so does vidlabel (taking the first video stream labelled the still)."""
+    path = tmp_path / f"still_then_video.{extension}"
+    with av.open(str(path), "w") as container:
+        still = add_video(container, "mjpeg", "yuvj420p", rate=1)
+        video = add_video(container, "libx264", "yuv420p")
+        still.disposition, video.disposition = av.stream.Disposition(0), av.stream.Disposition.default
+        encode(container, still, 1)
+        encode(container, video, 20)
+    assert best_stream(path) == 1
+    clips, info = decode_here(path)
+    assert isinstance(info, VideoInfo) and clips
+    assert (info.stream_index, info.codec, info.num_frames, info.duration_s) == (1, "h264", 20, pytest.approx(2.0))
+    if shutil.which("ffmpeg"):
+        assert ffmpeg_frames(path, info.stream_index) == 20
+
+
+def test_a_cut_asf_file_whose_packets_are_all_in_its_third_video_stream(tmp_path):
+    """ASF declares every stream in its header: two video streams that never got a packet, then the real one; the
+    file is cut in the middle. FFmpeg plays the third stream's first half, and vidlabel labels it."""
+    path = tmp_path / "three_streams.wmv"
+    with av.open(str(path), "w", format="asf") as container:
+        add_video(container, "mjpeg", "yuvj420p")
+        add_video(container, "mjpeg", "yuvj420p")
+        encode(container, add_video(container, "libx264", "yuv420p"), 40)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    frames = pyav_frames(path, 2)
+    assert best_stream(path) == 2 and 0 < frames < 40
+    clips, info = decode_here(path)
+    assert isinstance(info, VideoInfo) and clips
+    assert (info.stream_index, info.codec, info.num_frames) == (2, "h264", frames)
+    if shutil.which("ffmpeg"):
+        assert ffmpeg_frames(path, 2) == frames
+
+
+def write_broken_default_stream(path, with_video: bool) -> None:
+    """MKV: stream 0 declared and never given a packet; stream 1 the default, every packet garbage (the stream
+    `av_find_best_stream` chooses); stream 2, if any, 20 frames of H.264."""
+    with av.open(str(path), "w") as container:
+        add_video(container, "mjpeg", "yuvj420p")
+        broken = add_video(container, "mjpeg", "yuvj420p")
+        broken.disposition = av.stream.Disposition.default
+        video = add_video(container, "libx264", "yuv420p") if with_video else None
+        for i in range(10):
+            packet = av.Packet(bytes(range(256)) * 4)
+            packet.stream, packet.pts, packet.dts, packet.duration = broken, i, i, 1
+            packet.time_base, packet.is_keyframe = fractions.Fraction(1, 10), True
+            container.mux(packet)
+        if video is not None:
+            encode(container, video, 20)
+
+
+def test_a_stream_that_gives_no_frame_gives_way_to_the_others_in_index_order(tmp_path):
+    path = tmp_path / "broken_default.mkv"
+    write_broken_default_stream(path, with_video=True)
+    assert best_stream(path) == 1
+    clips, info = decode_here(path)
+    assert isinstance(info, VideoInfo)
+    assert (info.stream_index, info.codec, info.num_frames, info.num_clips) == (2, "h264", 20, len(clips))
+    assert clips[0][0].start_s == 0.0 and clips[-1][0].end_s == pytest.approx(2.0)
+
+
+def test_no_frame_from_any_stream_is_one_error_naming_the_chosen_streams_failure(tmp_path):
+    path = tmp_path / "all_broken.mkv"
+    write_broken_default_stream(path, with_video=False)
+    clips, error = decode_here(path)
+    assert clips == [] and isinstance(error, VideoError)
+    assert (error.stage, error.error_class) == ("decode", "NoFrameError")
+    assert error.message.startswith("no video frame could be decoded: 10 packets failed")
+    assert error.message.endswith("the file's other video streams gave none either")
+
+
+@pytest.mark.parametrize("name", sorted(DECODABLE))
+def test_codec_names_and_the_decoded_pixel_format(name):
+    """The codec's name, not the decoder's (PyAV decodes AV1 with libdav1d), and the format of the frames as
+    PyAV decodes them: the shared videos are all 8-bit, with their video as stream 0."""
+    _, info = decode_here(VIDEOS / name)
+    assert (info.codec, info.bit_depth, info.stream_index) == (SHARED_CODECS[name], 8, 0)
+    assert info.pix_fmt == first_frame(VIDEOS / name).format.name
+
+
+def test_ten_bit_video_says_so(tmp_path):
+    if "yuv420p10le" not in {f.name for f in av.codec.Codec("libx264", "w").video_formats}:
+        pytest.skip("this PyAV's libx264 encodes no 10-bit video")
+    path = tmp_path / "ten_bit.mp4"
+    with av.open(str(path), "w") as container:
+        encode(container, add_video(container, "libx264", "yuv420p10le"), 10)
+    _, info = decode_here(path)
+    assert (info.codec, info.pix_fmt, info.bit_depth, info.num_frames) == ("h264", "yuv420p10le", 10, 10)
+
+
+def test_codec_name_maps_decoder_and_encoder_names_to_the_codec():
+    names = {"libdav1d": "av1", "libaom-av1": "av1", "av1": "av1", "h264": "h264", "libx264": "h264",
+             "libvpx-vp9": "vp9", "vp9": "vp9", "libvpx": "vp8", "mjpeg": "mjpeg", "gif": "gif"}  # fmt: skip
+    assert {name: codec_name(name) for name in names} == names
+    assert codec_name("no-such-decoder") == "no-such-decoder"

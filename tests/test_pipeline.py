@@ -92,10 +92,12 @@ def test_video_top_k_is_the_duration_weighted_clip_average(run_output):
 
 def test_video_facts_in_the_table(run_output):
     out, _ = run_output
-    rows = {name(r[0]): r[1:] for r in sql(out, "select video_uri, width, height, rotation, codec from VIDEOS")}
-    assert rows["mug_rotate270_h264.mp4"] == (180, 320, 90, "h264")
-    assert rows["bear_vp9_161x121_odd.webm"] == (161, 121, 0, "vp9")
-    assert rows["selfie_av1_aac.mp4"][3] in ("libdav1d", "av1", "libaom-av1")
+    columns = "video_uri, width, height, rotation, codec, pix_fmt, bit_depth, stream_index"
+    rows = {name(r[0]): r[1:] for r in sql(out, f"select {columns} from VIDEOS")}
+    assert rows["mug_rotate270_h264.mp4"] == (180, 320, 90, "h264", "yuv420p", 8, 0)
+    assert rows["bear_vp9_161x121_odd.webm"] == (161, 121, 0, "vp9", "yuv420p", 8, 0)
+    assert rows["selfie_av1_aac.mp4"][3] == "av1"  # the codec, not the decoder (libdav1d)
+    assert rows["vp9_invalid_bitstream.webm"][3:] == (None, None, None, None)  # error rows: null
 
 
 def test_probabilities_equal_the_savedmodel_called_directly(run_output, small_model):

@@ -9,7 +9,7 @@ hangs or exhausts the decoder costs only its own row.
 from __future__ import annotations
 
 import math
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional, TypeVar
 
 import av
 import numpy as np
@@ -25,6 +25,10 @@ class NoVideoError(Exception):
     """The file holds no decodable video stream (audio only, no frames, or every packet corrupt)."""
 
 
+class NoFrameError(NoVideoError):
+    """A video stream gave no frame at all (no packets, or every packet corrupt): the next stream may play."""
+
+
 def open_container(uri: str) -> av.container.InputContainer:
     """Local files go to FFmpeg by path (its own buffered, seekable I/O); others through Beam's file systems.
     Metadata that is not valid UTF-8 is read with replacement characters instead of failing the file."""
@@ -33,16 +37,77 @@ def open_container(uri: str) -> av.container.InputContainer:
     return av.open(source, mode="r", metadata_errors="replace")  # damaged tags must not cost the video
 
 
-def pick_video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream:
-    """The first real video stream that FFmpeg can decode: cover art (attached pictures) is not the video."""
+def video_streams(container: av.container.InputContainer) -> list[av.video.stream.VideoStream]:
+    """The video streams worth decoding, in the order to try them: first the one FFmpeg's players choose
+    (`av_find_best_stream`: a default-flagged stream, then the one with the most packets while probing, then the
+    highest bit rate), then the others in index order. Files carry video streams that are not the video: a one-frame
+    still before the real track, tracks declared in the header that never got a packet. Cover art (attached
+    pictures) is never the video, and a stream whose codec FFmpeg cannot decode cannot be tried."""
     videos = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
-    for stream in videos:
-        if stream.codec_context is not None:
-            return stream
+    decodable = [s for s in videos if s.codec_context is not None]
+    if decodable:
+        best = container.streams.best("video")
+        return sorted(decodable, key=lambda s: best is None or s.index != best.index)  # stable: index order after it
     if videos:
         raise NoVideoError("the video stream's codec is unknown to FFmpeg (no decoder for it)")
     kinds = sorted({s.type for s in container.streams}) or ["none"]
     raise NoVideoError(f"no video stream in the file (streams found: {', '.join(kinds)})")
+
+
+def pick_video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream:
+    """The video stream to decode first (`video_streams`); `on_video_stream` also tries the others."""
+    return video_streams(container)[0]
+
+
+T = TypeVar("T")
+
+
+def on_video_stream(
+    uri: str, decode: Callable[[av.container.InputContainer, av.video.stream.VideoStream], Iterator[T]]
+) -> Iterator[T]:
+    """What `decode(container, stream)` yields for the file's video stream. When the first choice (`video_streams`)
+    gives no frame at all, so that `decode` raised NoFrameError before yielding anything, the next is decoded from a
+    container opened anew (the first one was read to its end), as FFmpeg's players would show the stream that plays.
+    Once `decode` has yielded, its output stands: a stream is never switched mid-video."""
+    attempt, first_failure = 0, None
+    while True:
+        with open_container(uri) as container:
+            streams = video_streams(container)
+            yielded = False
+            try:
+                for item in decode(container, streams[attempt]):
+                    yielded = True
+                    yield item
+                return
+            except NoFrameError as exc:
+                if yielded:
+                    raise
+                first_failure = first_failure or exc
+                attempt += 1
+                if attempt == len(streams):
+                    others = "; the file's other video streams gave none either" if attempt > 1 else ""
+                    raise NoFrameError(f"{first_failure}{others}") from exc
+
+
+# FFmpeg's decoders that wrap another library, by FFmpeg's names for them. A build without that library cannot look
+# the name up (PyAV's wheels have libdav1d, not libaom), yet rows written with another build may hold it.
+LIBRARY_DECODERS = {
+    "libaom-av1": "av1", "libdav1d": "av1", "libgav1": "av1", "libvpx": "vp8", "libvpx-vp9": "vp9",
+    "libopenh264": "h264", "libopenjpeg": "jpeg2000", "libjxl": "jpegxl", "libdavs2": "avs2", "libuavs3d": "avs3",
+    "libxevd": "evc",
+}  # fmt: skip
+
+
+def codec_name(name: str) -> str:
+    """The codec's name (FFmpeg's codec descriptor: 'av1', 'h264', 'vp9') for a decoder's, an encoder's or the codec's
+    own name ('libdav1d', 'libaom-av1', 'libx264', 'h264'); an unknown name is returned as it is. The videos table
+    says which codec a video is in, whichever decoder read it, so that `codec = 'av1'` finds every AV1 video."""
+    for mode in ("r", "w"):
+        try:
+            return av.codec.Codec(name, mode).canonical_name
+        except av.codec.codec.UnknownCodecError:
+            pass
+    return LIBRARY_DECODERS.get(name, name)
 
 
 def to_model_frame(frame: av.VideoFrame, spec: ClipSpec) -> np.ndarray:
@@ -59,35 +124,42 @@ def to_model_frame(frame: av.VideoFrame, spec: ClipSpec) -> np.ndarray:
 
 def decode_video(uri: str, spec: ClipSpec, limits: DecodeLimits) -> Iterator[tuple[ClipKey, np.ndarray] | VideoInfo | VideoError]:
     """A video's clips as (ClipKey, uint8 [T, H, W, 3]) as they fill, then exactly one VideoInfo, or one VideoError
-    if the file fails at any point (clips already yielded stay valid: they cover the part that decoded).
+    if the file fails at any point (clips already yielded stay valid: they cover the part that decoded). The stream
+    decoded is the one FFmpeg's players would show (`on_video_stream`).
 
     This is what runs inside the decoder process (`sandbox.py`); it holds one clip and the frames the decoder
     buffers, whatever the video's length.
     """
     stage = "open"
+
+    def clips_and_info(container, stream):
+        nonlocal stage
+        check_frame_size(stream.codec_context.width, stream.codec_context.height, limits, "declared by the stream")
+        stage = "decode"
+        facts = DecodeFacts()
+        num_clips = 0
+        for clip in video_clips(uri, container, stream, spec, facts, limits):
+            num_clips += 1
+            yield clip
+        last = facts.last_frame
+        width, height = clips.displayed_size(last.width, last.height, last.rotation % 360)
+        yield VideoInfo(
+            video_uri=uri,
+            duration_s=facts.end_s,
+            source_fps=float(stream.average_rate) if stream.average_rate else None,
+            width=width,
+            height=height,
+            rotation=last.rotation % 360,
+            codec=stream.codec_context.codec.canonical_name,
+            pix_fmt=last.format.name,
+            bit_depth=max(c.bits for c in last.format.components),
+            stream_index=stream.index,
+            num_frames=facts.num_frames,
+            num_clips=num_clips,
+        )
+
     try:
-        with open_container(uri) as container:
-            stream = pick_video_stream(container)
-            check_frame_size(stream.codec_context.width, stream.codec_context.height, limits, "declared by the stream")
-            stage = "decode"
-            facts = DecodeFacts()
-            num_clips = 0
-            for clip in video_clips(uri, container, stream, spec, facts, limits):
-                num_clips += 1
-                yield clip
-            last = facts.last_frame
-            width, height = clips.displayed_size(last.width, last.height, last.rotation % 360)
-            yield VideoInfo(
-                video_uri=uri,
-                duration_s=facts.end_s,
-                source_fps=float(stream.average_rate) if stream.average_rate else None,
-                width=width,
-                height=height,
-                rotation=last.rotation % 360,
-                codec=stream.codec_context.name,
-                num_frames=facts.num_frames,
-                num_clips=num_clips,
-            )
+        yield from on_video_stream(uri, clips_and_info)
     except Exception as exc:  # a bad file becomes one error; the caller goes on with the next
         yield video_error(uri, stage, exc)
 
@@ -147,7 +219,7 @@ def sampled_frames(container, stream, fps: float, facts: DecodeFacts) -> Iterato
     """The decoded frames that resampling to `fps` keeps, in order, as (frame, source index, ticks it fills).
 
     A frame's ticks are known when the next frame arrives (or at the end of the video), so frames are released one
-    behind the decoder. Frames that fill no tick are dropped without being converted. Raises NoVideoError when no
+    behind the decoder. Frames that fill no tick are dropped without being converted. Raises NoFrameError when no
     frame decodes at all.
 
     A jump of more than MAX_FRAME_GAP_S between two frames is a timestamp discontinuity (damaged or spliced
@@ -183,7 +255,7 @@ def sampled_frames(container, stream, fps: float, facts: DecodeFacts) -> Iterato
 
     if shown is None:
         detail = f": {failed_packets} packets failed, first: {first_failure}" if failed_packets else ""
-        raise NoVideoError(f"no video frame could be decoded{detail}")
+        raise NoFrameError(f"no video frame could be decoded{detail}")
     last_frame, last_index, last_start = shown
     known = last_frame.duration and last_frame.time_base
     frame_period = float(last_frame.duration * last_frame.time_base) if known else fallback_period

@@ -6,6 +6,10 @@
 """
 import pyarrow as pa
 
+# Written into run.json. 1: vidlabel 0.1-0.2 (no version recorded); 2: videos.stream_index, pix_fmt, bit_depth and
+# codec names (not decoder names). A newer version reads and extends older results (`incremental.upgraded`).
+SCHEMA_VERSION = 2
+
 TOP_K = pa.list_(pa.struct([("label", pa.string()), ("score", pa.float32())]))
 
 PREDICTIONS = pa.schema(
@@ -34,7 +38,12 @@ VIDEOS = pa.schema(
         ("width", pa.int32()),
         ("height", pa.int32()),
         ("rotation", pa.int32()),
+        # The codec's name (h264, av1), and the decoded frames' pixel format and bits per sample (yuv420p, 8).
         ("codec", pa.string()),
+        ("pix_fmt", pa.string()),
+        ("bit_depth", pa.int32()),
+        # The video stream labelled, among all the file's streams as ffprobe numbers them (`decode.video_streams`).
+        ("stream_index", pa.int32()),
         ("num_frames", pa.int64()),
         ("num_clips", pa.int32()),
         # Clip probabilities averaged with clip durations as weights, best first.

@@ -78,7 +78,10 @@ class VideoInfo(NamedTuple):
     width: int  # displayed (after rotation)
     height: int
     rotation: int  # degrees the frames were turned to display upright
-    codec: str
+    codec: str  # the codec's name ('h264', 'av1'), not the decoder's ('libdav1d')
+    pix_fmt: str  # of the decoded frames, as FFmpeg delivers them ('yuv420p', 'yuv420p10le')
+    bit_depth: int  # bits per sample of the decoded frames (8, or 10 for 10-bit HDR video)
+    stream_index: int  # the video stream decoded, among all the file's streams as ffprobe numbers them
     num_frames: int  # source frames decoded
     num_clips: int
 
