@@ -2,7 +2,8 @@
 # vidlabel on this machine, with Beam's local runner (FnApiRunner, one worker process per core).
 #
 #   ./run_local.sh --input VIDEOS --output OUT [flags]   label videos (same as `vidlabel run ...`)
-#   ./run_local.sh export-model ... | finetune ... | ...  any vidlabel command
+#   ./run_local.sh COMMAND ...                            any vidlabel command (run, plot, synth, export-model,
+#                                                         finetune, demo), with the extras it needs
 #   ./run_local.sh test [pytest args]                     install the test extras and run the test suite
 #   ./run_local.sh                                        the offline demo (`vidlabel demo`): render labelled
 #                                                         videos, fine-tune MoViNet-A0 on them, label held-out
@@ -36,6 +37,10 @@ install() {  # install EXTRAS: once per set of extras and version of setup.py (a
   touch "$venv/.vidlabel-installed-${extras//,/-}"
 }
 
+# Which extras each command needs: Model Garden (`export`) only for the commands that build or train models.
+RUNTIME_COMMANDS="run plot synth"
+EXPORT_COMMANDS="export-model finetune demo"
+
 case "${1:-}" in
   test)
     shift
@@ -46,16 +51,24 @@ case "${1:-}" in
     install export
     exec "$venv/bin/vidlabel" demo
     ;;
-  export-model | finetune | demo)  # Model Garden builds and trains models
-    install export
-    exec "$venv/bin/vidlabel" "$@"
-    ;;
-  run | plot | synth | -h | --help | -V | --version)
+  -h | --help | -V | --version)
     install ""
     exec "$venv/bin/vidlabel" "$@"
     ;;
-  *)
+  -*)  # flags first: `vidlabel run`
     install ""
     exec "$venv/bin/vidlabel" run "$@"
+    ;;
+  *)
+    if [[ " $EXPORT_COMMANDS " == *" $1 "* ]]; then
+      install export
+    elif [[ " $RUNTIME_COMMANDS " == *" $1 "* ]]; then
+      install ""
+    else
+      echo "run_local.sh: unknown command '$1'. Commands: test $RUNTIME_COMMANDS $EXPORT_COMMANDS" >&2
+      echo "  (with no command, flags go to 'run': ./run_local.sh --input VIDEOS --output OUT)" >&2
+      exit 2
+    fi
+    exec "$venv/bin/vidlabel" "$@"
     ;;
 esac

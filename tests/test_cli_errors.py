@@ -155,3 +155,45 @@ def test_model_without_metadata_needs_resolution_and_fps(refused, tmp_path, smal
     base = ["--input", VIDEO, "--output", tmp_path / "out", "--model", bare]
     refused(*base, expect="pass --resolution N")
     refused(*base, "--resolution", "32", expect="pass --fps N")
+
+
+def run_local(*args, venv):
+    import os
+    import subprocess
+
+    from conftest import REPO
+
+    env = {**os.environ, "VIDLABEL_VENV": str(venv)}
+    return subprocess.run(["bash", str(REPO / "run_local.sh"), *map(str, args)], capture_output=True, text=True,
+                          env=env, timeout=120)  # fmt: skip
+
+
+def test_run_local_lists_the_commands_for_an_unknown_one_before_installing_anything(tmp_path):
+    result = run_local("export_model", "--variant", "a0", venv=tmp_path / "venv")  # a typo of export-model
+    assert result.returncode == 2
+    assert "unknown command 'export_model'" in result.stderr and "export-model" in result.stderr
+    assert not (tmp_path / "venv").exists()
+
+
+def test_run_local_sends_commands_and_flags_where_they_belong(tmp_path):
+    import sys
+    from pathlib import Path
+
+    venv = Path(sys.executable).parent.parent  # this environment: nothing to install
+    assert "usage: vidlabel synth" in run_local("synth", "--help", venv=venv).stdout
+    refused = run_local("--output", tmp_path / "out", venv=venv)  # flags first: `vidlabel run`
+    assert refused.returncode == 2 and "vidlabel run: error: give the videos to label" in refused.stderr
+
+
+def test_the_demo_query_names_its_total_row(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from vidlabel.pipeline.demo import ACCURACY_QUERY
+
+    uris = [f"/d/heldout/{c}/{c}-{i}.mp4" for c in ("grow", "shrink") for i in range(2)]
+    top = [[{"label": label, "score": 0.9}] for label in ("grow", "grow", "shrink", "grow")]
+    table = pa.table({"video_uri": uris, "top_k": top, "num_clips": [1] * 4, "status": ["ok"] * 4})
+    pq.write_table(table, tmp_path / "videos-00000-of-00001.parquet")
+    rows = duckdb.sql(ACCURACY_QUERY.format(output=tmp_path)).fetchall()
+    assert rows == [("grow", 2, 2, 1.0), ("shrink", 2, 1, 0.5), ("all", 4, 3, 0.75)]
