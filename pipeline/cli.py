@@ -14,6 +14,7 @@ import os
 import sys
 import tempfile
 import threading
+import traceback
 from typing import Optional
 
 import apache_beam as beam
@@ -21,8 +22,10 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import DebugOptions, GoogleCloudOptions, PipelineOptions, WorkerOptions
 
 from vidlabel.pipeline import __version__, graph, publish
+from vidlabel.pipeline.console import RunConsole
 from vidlabel.pipeline.options import UsageError, VidlabelOptions, is_local_runner, parse_options
 from vidlabel.pipeline.plan import JobPlan, plan_job
+from vidlabel.transforms import schema
 from vidlabel.transforms.progress import ProgressFile
 
 USAGE = """usage: vidlabel COMMAND [flags]
@@ -87,23 +90,41 @@ def run(argv: list[str], test_pipeline: Optional[beam.Pipeline] = None) -> int:
         options = parse_options(argv)
         opts = options.view_as(VidlabelOptions)
         opts.check()
+    except UsageError as exc:
+        print(f"vidlabel run: error: {exc}", file=sys.stderr)
+        return 2
+    with RunConsole(verbose=opts.verbose) as console:
+        return _run(options, opts, test_pipeline, started, console)
+
+
+def _run(options: PipelineOptions, opts: VidlabelOptions, test_pipeline, started, console: RunConsole) -> int:
+    out = console.stream
+    try:
         FileSystems.set_options(options)  # the job's credentials (e.g. --impersonate_service_account) for gs://
         with publish.OutputLock(opts.output):
             plan = plan_job(options)
             for note in plan.notes:
-                print(f"vidlabel: {note}", file=sys.stderr)
+                print(f"vidlabel: {note}", file=out)
             if plan.dry_run:
-                validate_job(plan, options)
+                validate_job(plan, options, out)
                 return 0
-            record = label(plan, options, test_pipeline, started)
+            try:
+                record = label(plan, options, test_pipeline, started, console)
+            except Exception as exc:  # the job failed: said in full, nothing published, the log kept
+                log = console.keep(publish.failed_log_path(plan.outputs))
+                traceback.print_exc(file=out)
+                where = f"; the run's log: {log}" if log else ""
+                print(f"vidlabel run: error: the job failed ({type(exc).__name__}); nothing was published{where}",
+                      file=out)  # fmt: skip
+                return 1
     except UsageError as exc:
-        print(f"vidlabel run: error: {exc}", file=sys.stderr)
+        print(f"vidlabel run: error: {exc}", file=out)
         return 2
-    print_summary(plan, record)
+    print_summary(plan, record, out)
     return 0
 
 
-def validate_job(plan: JobPlan, options: PipelineOptions) -> None:
+def validate_job(plan: JobPlan, options: PipelineOptions, out) -> None:
     """--dry_run: builds the whole job and lets the runner validate it without submitting it (Dataflow's dry run
     also packages the code for the workers), then prints what would be staged."""
     from apache_beam.portability import common_urns
@@ -130,10 +151,11 @@ def validate_job(plan: JobPlan, options: PipelineOptions) -> None:
         source = beam_runner_api_pb2.ArtifactFilePayload.FromString(dependency.type_payload).path
         staged = beam_runner_api_pb2.ArtifactStagingToRolePayload.FromString(dependency.role_payload).staged_name
         lines.append(f"  would stage {staged} <- {source}")
-    print("\n".join(lines), file=sys.stderr)
+    print("\n".join(lines), file=out)
 
 
-def label(plan: JobPlan, options: PipelineOptions, test_pipeline: Optional[beam.Pipeline], started) -> dict:
+def label(plan: JobPlan, options: PipelineOptions, test_pipeline: Optional[beam.Pipeline], started,
+          console: RunConsole) -> dict:  # fmt: skip
     """Runs the pipeline into the staging folder, then publishes the result with its run record."""
     kept = plan.num_listed - plan.num_to_label
     print(
@@ -141,7 +163,7 @@ def label(plan: JobPlan, options: PipelineOptions, test_pipeline: Optional[beam.
         + (f" ({kept} unchanged kept from run {plan.outputs.previous_run})" if plan.keep_from else "")
         + f" -> {plan.output}  (model {plan.model_name}: {plan.clip_spec.fps:g} fps, {plan.clip_spec.resolution}px, "
         f"clips of {plan.clip_spec.clip_frames} frames; run {plan.run_id})",
-        file=sys.stderr,
+        file=console.stream,
     )
     show_progress = test_pipeline is None and is_local_runner(options)
     with tempfile.TemporaryDirectory(prefix="vidlabel-progress-") as progress_dir:
@@ -149,21 +171,22 @@ def label(plan: JobPlan, options: PipelineOptions, test_pipeline: Optional[beam.
         pipeline = test_pipeline or beam.Pipeline(options=options)
         graph.build(pipeline, plan, progress_path)
         if progress_path:
-            _run_with_progress(pipeline, plan, progress_path)
+            _run_with_progress(pipeline, plan, progress_path, console.stream)
         else:
             pipeline.run().wait_until_finish()
     record = run_record(plan, options, started, publish.read_table(plan.outputs.staging, "videos"))
-    publish.publish(plan.outputs, record)
-    return record
+    return publish.publish(plan.outputs, record, console.snapshot())
 
 
 def run_record(plan: JobPlan, options: PipelineOptions, started, videos) -> dict:
     """What `run.json` says about a run: enough to trace any output back to how it was made."""
     finished = datetime.datetime.now(datetime.timezone.utc)
-    columns = ["status", "run_id", "num_clips", "num_frames", "duration_s"]
+    columns = ["status", "run_id", "num_clips", "num_frames", "duration_s", "pix_fmt"]
     rows = videos.select(columns).to_pylist() if videos is not None else []
     mine = [r for r in rows if r["run_id"] == plan.run_id]
+    kept = [r for r in rows if r["run_id"] != plan.run_id]
     return {
+        "schema_version": schema.SCHEMA_VERSION,
         "run_id": plan.run_id,
         "started": started.isoformat(timespec="seconds"),
         "finished": finished.isoformat(timespec="seconds"),
@@ -183,7 +206,9 @@ def run_record(plan: JobPlan, options: PipelineOptions, started, videos) -> dict
             "labelled": len(mine),
             "ok": sum(r["status"] == "ok" for r in mine),
             "error": sum(r["status"] != "ok" for r in mine),
-            "kept": len(rows) - len(mine),
+            "kept": len(kept),
+            # kept rows written by an older vidlabel: the outputs it did not write are null in them
+            "kept_without_new_outputs": sum(r["status"] == "ok" and r["pix_fmt"] is None for r in kept),
             "clips": sum(r["num_clips"] or 0 for r in mine),
             "frames": sum(r["num_frames"] or 0 for r in mine),
             "video_seconds": round(sum(r["duration_s"] or 0.0 for r in mine), 1),
@@ -199,7 +224,7 @@ def _version(distribution: str) -> Optional[str]:
         return None
 
 
-def _run_with_progress(pipeline: beam.Pipeline, plan: JobPlan, progress_path: str) -> None:
+def _run_with_progress(pipeline: beam.Pipeline, plan: JobPlan, progress_path: str, out) -> None:
     """Runs the pipeline in a thread while this one draws a progress bar from the workers' progress file."""
     from tqdm import tqdm
 
@@ -216,7 +241,12 @@ def _run_with_progress(pipeline: beam.Pipeline, plan: JobPlan, progress_path: st
     progress = ProgressFile(progress_path)
     failed = clips = 0
     total = plan.num_to_label
-    with tqdm(total=total, unit="video", desc="labelling", file=sys.stderr, dynamic_ncols=True) as bar:
+    try:  # a terminal that reports no size (0 columns) would get an empty bar
+        sized = os.get_terminal_size(out.fileno()).columns > 0
+    except (AttributeError, OSError, ValueError):
+        sized = False
+    width = {"dynamic_ncols": True} if sized else {"ncols": 100}
+    with tqdm(total=total, unit="video", desc="labelling", file=out, **width) as bar:
         while worker.is_alive() or bar.n < total:
             for record in progress.new_records():
                 failed += not record["ok"]
@@ -230,13 +260,18 @@ def _run_with_progress(pipeline: beam.Pipeline, plan: JobPlan, progress_path: st
         raise failure[0]
 
 
-def print_summary(plan: JobPlan, record: dict) -> None:
+def print_summary(plan: JobPlan, record: dict, out) -> None:
     counts = record["counts"]
     lines = [
         f"vidlabel: done in {record['elapsed_s']:.1f} s: {counts['ok']} video(s) ok, {counts['error']} failed; "
         f"{counts['clips']} clips, {counts['frames']} frames, {counts['video_seconds']:.1f} s of video"
         + (f"; {counts['kept']} kept from the published result" if plan.keep_from else ""),
     ]
+    if counts["kept_without_new_outputs"]:
+        lines.append(
+            f"  {counts['kept_without_new_outputs']} kept video(s) were labelled by an older vidlabel: the columns it "
+            "did not write (stream_index, pix_fmt, bit_depth) are empty for them; --overwrite labels everything anew"
+        )
     if counts["error"]:
         videos = publish.read_table(plan.output, "videos").to_pylist()
         failed = [r for r in videos if r["status"] != "ok" and r["run_id"] == plan.run_id]
@@ -244,8 +279,9 @@ def print_summary(plan: JobPlan, record: dict) -> None:
             lines.append(f"  failed: {r['video_uri']}: {r['error']}")
         if len(failed) > 10:
             lines.append(f"  ... and {len(failed) - 10} more (see errors-*.parquet)")
-    lines.append(f"  tables: {plan.output}/{{predictions,videos,errors}}-*.parquet  (run record: {plan.output}/run.json)")
-    print("\n".join(lines), file=sys.stderr)
+    log = f", log: {plan.output}/{publish.RUN_LOG}" if record.get("log") else ""
+    lines.append(f"  tables: {plan.output}/{{predictions,videos,errors}}-*.parquet  (run record: {plan.output}/run.json{log})")
+    print("\n".join(lines), file=out)
 
 
 def entry_point() -> None:

@@ -102,7 +102,10 @@ class WriteTables(beam.PTransform):
 def build(pipeline: beam.Pipeline, plan: JobPlan, progress_path: Optional[str] = None) -> None:
     files = pipeline | "ListVideos" >> ListVideos(plan.inputs, plan.manifest, plan.extensions)
     if plan.keep_from:
-        files, kept = files | "KeepUnchanged" >> KeepUnchanged(plan.keep_from)
+        files, kept = files | "KeepUnchanged" >> KeepUnchanged(plan.keep_from, plan.kept_tables, plan.retry_errors)
+        if plan.num_to_label == 0:  # nothing new: the kept rows are the result, and no worker loads the model
+            _ = kept | "WriteTables" >> WriteTables(plan.outputs.staging)
+            return
     tables = files | "LabelVideos" >> LabelVideos(plan, progress_path)
     if plan.keep_from:
         tables = {

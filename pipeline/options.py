@@ -52,10 +52,18 @@ class VidlabelOptions(PipelineOptions):
             "result as an archive grows. Works on an empty --output too.",
         )
         parser.add_argument(
+            "--retry_errors",
+            action="store_true",
+            default=False,
+            help="With --incremental: also label again the files whose published row is an error (a timeout or an "
+            "out-of-memory on a busy machine is not a property of the file).",
+        )
+        parser.add_argument(
             "--model",
             default="a0-base",
-            help="A published alias (a0-base ... a5-base), a TF Hub/Kaggle URL, or a SavedModel folder (local or "
-            "gs://), e.g. one made by `vidlabel export-model`.",
+            help="A published alias (a0-base ... a5-base, a0-stream ... a5-stream, a0-stream-tflite ... "
+            "a2-stream-tflite), a TF Hub/Kaggle URL, a SavedModel folder or .tflite file (local or gs://), e.g. one "
+            "made by `vidlabel export-model` or `vidlabel finetune`. Default: %(default)s.",
         )
         parser.add_argument(
             "--label_file",
@@ -87,41 +95,49 @@ class VidlabelOptions(PipelineOptions):
             choices=RESIZE_MODES,
             default="crop",
             help="crop: short side to the resolution then centre crop (Model Garden's evaluation); "
-            "stretch: plain resize to a square (the tutorial's).",
+            "stretch: plain resize to a square (the tutorial's). Default: %(default)s.",
         )
-        parser.add_argument("--batch_size", type=int, default=4, help="Most clips scored in one model call.")
+        parser.add_argument("--batch_size", type=int, default=4, help="Most clips scored in one model call. Default: %(default)s.")
         parser.add_argument(
             "--stream_states",
             choices=("clip", "video"),
             default="clip",
             help="Stream and TFLite models: 'clip' starts every clip from fresh states (rows mean what base-model "
             "rows mean); 'video' carries states through the whole video (the tutorial's cumulative prediction, "
-            "reported at each clip's last frame).",
+            "reported at each clip's last frame). Default: %(default)s.",
         )
         parser.add_argument(
             "--decode_timeout_seconds",
             type=float,
             default=DecodeLimits().timeout_s,
             help="A file whose decoder gives no clip for this long is stopped and gets an error row (hangs, "
-            "blocking reads).",
+            "blocking reads). Default: %(default)s.",
         )
         parser.add_argument(
             "--decode_memory_mb",
             type=int,
             default=DecodeLimits().memory_mb,
             help="Memory (address space, MB) that decoding one file may take in its decoder process; a file that "
-            "needs more gets an error row.",
+            "needs more gets an error row. Default: %(default)s.",
         )
         parser.add_argument(
             "--max_frame_pixels",
             type=int,
             default=DecodeLimits().max_frame_pixels,
-            help="Frames larger than this (width x height; default 8K UHD) are refused before they are decoded.",
+            help="Frames larger than this (width x height) are refused before they are decoded. Default: "
+            "%(default)s (8K UHD).",
         )
         parser.add_argument(
             "--extensions",
             default=",".join(DEFAULT_EXTENSIONS),
-            help="Comma-separated file extensions taken from folders (case-insensitive).",
+            help="Comma-separated file extensions taken from folders (case-insensitive). Default: %(default)s.",
+        )
+        parser.add_argument(
+            "--verbose",
+            action="store_true",
+            default=False,
+            help="Show everything live: TensorFlow's, Beam's and FFmpeg's own messages, which otherwise go to the "
+            "run's log (published as OUTPUT/run.log).",
         )
 
     def decode_limits(self) -> DecodeLimits:
@@ -137,6 +153,8 @@ class VidlabelOptions(PipelineOptions):
             raise UsageError("give --output DIR (a folder or gs:// prefix for the Parquet files)")
         if self.overwrite and self.incremental:
             raise UsageError("--overwrite relabels everything and --incremental keeps unchanged files: give one")
+        if self.retry_errors and not self.incremental:
+            raise UsageError("--retry_errors relabels the failed files of a published result: add --incremental")
         if not self.decode_timeout_seconds > 0:
             raise UsageError(f"--decode_timeout_seconds must be positive, not {self.decode_timeout_seconds}")
         if self.decode_memory_mb < 64:

@@ -31,6 +31,8 @@ class JobPlan(NamedTuple):
     num_to_label: Optional[int]  # of those, the new or changed ones with --incremental; all of them otherwise
     outputs: publish.OutputPlan  # where readers query, where this run writes, the published result
     keep_from: Optional[str]  # --incremental: the published result whose rows of unchanged files are kept
+    kept_tables: tuple[str, ...]  # the tables that result holds (one written by an older vidlabel may lack some)
+    retry_errors: bool  # --incremental --retry_errors: files whose published row is an error are labelled again
     model_path: str  # the model on the launcher's machine: local SavedModel folder or .tflite file
     model_uri: str  # where workers load it from: model_path on the local runner, a staged gs:// copy on Dataflow
     model_name: str  # what the rows record as `model`
@@ -111,11 +113,13 @@ def plan_job(options: PipelineOptions) -> JobPlan:
     }
     previous_record = publish.read_record(previous) if previous else {}
     keep_from = previous if opts.incremental else None
-    to_label = listed
+    to_label, kept_tables = listed, ()
     if keep_from:
         check_same_labelling(previous_record, labelling, output)
-        published = publish.read_table(keep_from, "videos", columns=incremental.VERSION_COLUMNS).to_pylist()
-        to_label = incremental.new_or_changed(listed, {r["video_uri"]: incremental.published_version(r) for r in published})
+        kept_tables = publish.result_tables(keep_from)
+        rows = publish.read_table(keep_from, "videos", columns=incremental.VERSION_COLUMNS).to_pylist()
+        before = {r["video_uri"]: incremental.published(r) for r in rows}
+        to_label = incremental.to_label(listed, before, opts.retry_errors)
 
     model_uri = located.path
     if remote_workers:
@@ -130,6 +134,8 @@ def plan_job(options: PipelineOptions) -> JobPlan:
         # last: a refused job leaves nothing behind
         outputs=publish.make_staging(output, previous, previous_record.get("run_id"), run_id, create=not dry_run),
         keep_from=keep_from,
+        kept_tables=kept_tables,
+        retry_errors=opts.retry_errors,
         model_path=located.path,
         model_uri=model_uri,
         model_name=opts.model,
@@ -253,10 +259,16 @@ def stage_for_workers(local_path: str, temp_location: str, dry_run: bool, notes:
         ) from exc
 
 
+# Settings that only add outputs (a column filled or left null): kept rows may differ from new ones in these.
+# Every other labelling setting changes the values rows hold, so old and new rows must agree on it.
+OUTPUT_SETTINGS = ("all_scores",)
+
+
 def check_same_labelling(previous_record: dict, labelling: dict, output: str) -> None:
-    """--incremental keeps old rows beside new ones, so both must mean the same: same model, labels, clip settings."""
+    """--incremental keeps old rows beside new ones, so both must mean the same: same model, labels, clip settings.
+    A result written by an older vidlabel is extended the same way (its rows lack only the newer outputs)."""
     before = previous_record.get("labelling", {})
-    changed = sorted(k for k in labelling if before.get(k) != labelling[k])
+    changed = sorted(k for k in labelling if k not in OUTPUT_SETTINGS and before.get(k) != labelling[k])
     if changed:
         raise UsageError(
             f"--incremental: the result in {output} was labelled with other settings ({', '.join(changed)} differ), "

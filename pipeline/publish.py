@@ -34,6 +34,7 @@ from vidlabel.transforms import schema
 from vidlabel.transforms.listing import has_scheme
 
 RUN_RECORD = "run.json"
+RUN_LOG = "run.log"  # what the run's processes wrote to their stderr (`console.py`)
 LOCK_FILE = ".lock"
 
 
@@ -171,14 +172,36 @@ class OutputLock:
         self._file = None
 
 
-def publish(plan: OutputPlan, record: dict) -> None:
-    """Writes the run record into the staging folder (the run is complete from then on), then makes it the result."""
-    record = {**record, "files": staged_files(plan.staging)}
+def publish(plan: OutputPlan, record: dict, log_path: Optional[str] = None) -> dict:
+    """Writes the run's log and record into the staging folder (the run is complete from then on), then makes it
+    the result. Returns the record as written."""
+    record = {**record, "files": staged_files(plan.staging), "log": None}
+    if log_path:
+        with open(log_path, "rb") as f:
+            _write(_join(plan.staging, RUN_LOG), f.read().decode("utf-8", errors="replace"))
+        record["log"] = RUN_LOG
     _write(_join(plan.staging, RUN_RECORD), json.dumps(record, indent=2, sort_keys=True))
     if has_scheme(plan.output):
-        _publish_objects(plan.staging, plan.output, record["files"])
+        _publish_objects(plan.staging, plan.output, _published_names(record))
     else:
         _publish_link(plan, record["files"])
+    return record
+
+
+def failed_log_path(plan: OutputPlan) -> Optional[str]:
+    """Where a failed run's log is kept until the next success: beside the run folders of a local OUTPUT; for a
+    gs:// OUTPUT it stays in the local temp folder (None)."""
+    return None if has_scheme(plan.output) else f"{plan.staging}.log"
+
+
+def result_tables(folder: str) -> tuple[str, ...]:
+    """The tables a result holds (one written by an older vidlabel may lack the newer ones)."""
+    names = staged_files(folder)
+    return tuple(t for t in schema.TABLES if any(n.startswith(f"{t}-") for n in names))
+
+
+def _published_names(record: dict) -> list[str]:
+    return record["files"] + ([record["log"]] if record.get("log") else [])
 
 
 def staged_files(folder: str) -> list[str]:
@@ -209,15 +232,16 @@ def _publish_link(plan: OutputPlan, files: list[str]) -> None:
     os.replace(link, plan.output)
     _fsync_dir(os.path.dirname(plan.output))
     keep = {os.path.basename(plan.staging), os.path.basename(plan.previous or "")}
-    for name in os.listdir(plan.runs):
+    for name in os.listdir(plan.runs):  # older run folders, and the logs of failed runs
+        path = os.path.join(plan.runs, name)
         if name != LOCK_FILE and name not in keep:
-            shutil.rmtree(os.path.join(plan.runs, name), ignore_errors=True)
+            shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) else os.remove(path)
 
 
 def _remove_unpublished(runs: str) -> None:
     for name in os.listdir(runs):
         path = os.path.join(runs, name)
-        if name != LOCK_FILE and not os.path.exists(os.path.join(path, RUN_RECORD)):
+        if os.path.isdir(path) and not os.path.exists(os.path.join(path, RUN_RECORD)):  # failed runs' logs stay
             shutil.rmtree(path, ignore_errors=True)
 
 
@@ -227,6 +251,8 @@ def _publish_objects(staging: str, output: str, files: list[str]) -> None:
     if FileSystems.exists(marker):
         FileSystems.delete([marker])  # from here until the new marker, readers see no complete result
     old = [_join(output, name) for name in staged_files(output)]
+    if FileSystems.exists(_join(output, RUN_LOG)):
+        old.append(_join(output, RUN_LOG))
     if old:
         FileSystems.delete(old)
     FileSystems.copy([_join(staging, f) for f in files], [_join(output, f) for f in files])
@@ -244,7 +270,7 @@ def _finish_interrupted_publication(output: str) -> None:
     ]
     if complete:
         staging = _join(runs_folder(output), max(complete))  # run ids start with their UTC start time
-        _publish_objects(staging, output, read_record(staging)["files"])
+        _publish_objects(staging, output, _published_names(read_record(staging)))
 
 
 def _write(path: str, text: str) -> None:

@@ -85,6 +85,80 @@ def test_incremental_labels_exactly_the_new_and_changed_files(tmp_path, lite_mod
     assert_each_clip_once(out)  # the changed file's old clip rows were replaced, not added to
 
 
+def test_retry_errors_labels_the_failed_files_again_and_nothing_to_label_loads_no_model(tmp_path, lite_model):
+    folder, out = tmp_path / "archive", tmp_path / "tables"
+    copy_videos(["bbb_vp8_vorbis_1s.webm", "swimming_person.gif", "zero_bytes.webm"], folder)
+    flags = (*IN_PROCESS, "--input", folder, "--output", out, "--model", lite_model)
+    vidlabel("run", *flags, "--decode_timeout_seconds", "0.001")  # a machine too busy: every decoder times out
+    first = videos_table(out)
+    assert {status for _, _, status in first} == {"error"}
+
+    kept = vidlabel("run", *flags, "--incremental")  # errors are kept unless asked
+    assert "0 video(s) to label" in kept.stderr and videos_table(out) == first
+    assert_graph_scores_nothing(flags + ("--incremental",))
+
+    vidlabel("run", *flags, "--incremental", "--retry_errors")
+    statuses = {uri.rsplit("/", 1)[-1][3:]: status for uri, _, status in videos_table(out)}
+    assert statuses == {"bbb_vp8_vorbis_1s.webm": "ok", "swimming_person.gif": "ok", "zero_bytes.webm": "error"}
+    errors = duckdb.sql(f"select video_uri, error_class from '{out}/errors-*.parquet'").fetchall()
+    assert [uri.rsplit("/", 1)[-1] for uri, _ in errors] == ["02-zero_bytes.webm"]  # the timeouts' rows are gone
+    assert_each_clip_once(out)
+
+
+def assert_graph_scores_nothing(flags):
+    """The job an --incremental run with nothing to label builds has no scoring step: no worker loads the model."""
+    import apache_beam as beam
+
+    from vidlabel.pipeline import graph, options, plan, publish
+
+    pipeline_options = options.parse_options([str(f) for f in flags])
+    output = pipeline_options.view_as(options.VidlabelOptions).output
+    with publish.OutputLock(output):
+        job = plan.plan_job(pipeline_options)
+    assert job.num_to_label == 0
+    pipeline = beam.Pipeline(options=pipeline_options)
+    graph.build(pipeline, job)
+    steps = [t.unique_name for t in pipeline.to_runner_api().components.transforms.values()]
+    assert any("KeepUnchanged" in s for s in steps) and not any("ScoreClips" in s for s in steps)
+
+
+def test_a_result_written_by_vidlabel_0_2_is_extended_with_incremental(tmp_path, lite_model):
+    """vidlabel 0.2 recorded no schema version, wrote no stream_index, pix_fmt or bit_depth, and named the decoder
+    as the codec (libdav1d for AV1). A result of this version is turned into exactly that (and one of its tables
+    removed, as a table a later version adds), then extended with --incremental by this version."""
+    import pyarrow.parquet as pq
+
+    folder, out = tmp_path / "archive", tmp_path / "tables"
+    copy_videos(["selfie_av1_aac.mp4", "bear_vp9_161x121_odd.webm"], folder)
+    flags = (*IN_PROCESS, "--input", folder, "--output", out, "--model", lite_model)
+    vidlabel("run", *flags)
+    result = out.resolve()
+    for path in result.glob("videos-*.parquet"):
+        table = pq.read_table(path).drop_columns(["stream_index", "pix_fmt", "bit_depth"])
+        codecs = ["libdav1d" if c == "av1" else c for c in table.column("codec").to_pylist()]
+        table = table.set_column(table.schema.get_field_index("codec"), "codec", [codecs])
+        pq.write_table(table, path)
+    for path in result.glob("errors-*.parquet"):
+        path.unlink()
+    record = json.loads((result / "run.json").read_text())
+    del record["schema_version"]
+    (result / "run.json").write_text(json.dumps(record))
+
+    copy_videos(["swimming_person.gif"], folder / "new")
+    extended = vidlabel("run", *flags, "--incremental")
+    assert "2 kept video(s) were labelled by an older vidlabel" in extended.stderr
+    rows = duckdb.sql(f"select video_uri, codec, stream_index, pix_fmt, bit_depth from '{out}/videos-*.parquet' "
+                      "order by 1").fetchall()  # fmt: skip
+    by_name = {uri.rsplit("/", 1)[-1]: tuple(facts) for uri, *facts in rows}
+    assert by_name["00-selfie_av1_aac.mp4"] == ("av1", None, None, None)  # kept: codec named, new columns empty
+    assert by_name["01-bear_vp9_161x121_odd.webm"] == ("vp9", None, None, None)
+    assert by_name["00-swimming_person.gif"][0] == "gif" and None not in by_name["00-swimming_person.gif"]
+    assert duckdb.sql(f"select count(*) from '{out}/errors-*.parquet'").fetchall() == [(0,)]  # the table is back
+    record = json.loads((out / "run.json").read_text())
+    assert record["schema_version"] == 2 and record["counts"]["kept_without_new_outputs"] == 2
+    assert_each_clip_once(out)
+
+
 def test_a_killed_run_publishes_nothing_and_the_resumed_run_finishes_each_file_once(tmp_path, lite_model):
     """SIGKILL the whole run (launcher and workers) at several points; after each kill the output shows the
     previous complete result, byte for byte, or no result at all; the restarted --incremental run then labels

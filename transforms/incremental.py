@@ -1,87 +1,117 @@
 """--incremental: which listed files need labelling, and which rows of the published result are kept.
 
-A listed file is unchanged when the published videos table has a row for its URI with the same size and
-modification time (`file_size`, `file_modified`). Its rows in all three tables are carried into the new result as
-they are, `run_id` included, so every row still says which run made it. New and changed files are labelled, and
-the published rows of changed files are dropped. Rows of files not listed this time are kept as well: the new
-result is the union of the published one and this run's work, each file once.
+A listed file is kept when the published videos table has a row for its URI with the same size and modification
+time (`file_size`, `file_modified`), unless that row is an error and `--retry_errors` is given. Its rows in all
+tables are carried into the new result, `run_id` included, so every row still says which run made it. New, changed
+and retried files are labelled, and their published rows are dropped. Rows of files not listed this time are kept
+as well: the new result is the union of the published one and this run's work, each file once.
 
-The same rule serves the launcher (`new_or_changed`, to count the work) and the pipeline (`KeepUnchanged`).
+Rows written by an older vidlabel are kept in this version's schema (`upgraded`): columns it did not write are
+null, and tables it did not write start empty. The same rule (`needs_labelling`) serves the launcher (to count the
+work) and the pipeline (`KeepUnchanged`).
 """
 from __future__ import annotations
 
 import datetime
-from typing import Iterable, Optional
+from typing import Iterable, NamedTuple, Optional
 
 import apache_beam as beam
 
 from vidlabel.transforms import schema
+from vidlabel.transforms.decode import codec_name
 from vidlabel.transforms.rows import to_timestamp
 from vidlabel.transforms.types import VideoFile
 
 REPLACED = "replaced"  # URIs whose published rows give way to new ones
-VERSION_COLUMNS = ["video_uri", "file_size", "file_modified"]
-
-Version = tuple[Optional[int], Optional[datetime.datetime]]
+VERSION_COLUMNS = ["video_uri", "status", "file_size", "file_modified"]
 
 
-def listed_version(file: VideoFile) -> Version:
-    return file.size, to_timestamp(file.modified_s)
+class Published(NamedTuple):
+    """What the published videos table says of a file: the version labelled, and whether it failed."""
+
+    size: Optional[int]
+    modified: Optional[datetime.datetime]
+    failed: bool
 
 
-def published_version(row: dict) -> Version:
-    return row["file_size"], row["file_modified"]
+def published(row: dict) -> Published:
+    return Published(row["file_size"], row["file_modified"], row["status"] != "ok")
 
 
-def is_unchanged(file: VideoFile, published: Optional[Version]) -> bool:
-    return published is not None and file.size is not None and listed_version(file) == published
+def needs_labelling(file: VideoFile, before: Optional[Published], retry_errors: bool) -> bool:
+    """New, changed, or an error to retry. A file whose size is unknown (a remote manifest entry not looked up at
+    launch, a vanished file) counts as changed."""
+    if before is None or file.size is None or (retry_errors and before.failed):
+        return True
+    return (file.size, to_timestamp(file.modified_s)) != (before.size, before.modified)
 
 
-def new_or_changed(files: Iterable[VideoFile], published: dict[str, Version]) -> list[VideoFile]:
-    return [f for f in files if not is_unchanged(f, published.get(f.uri))]
+def to_label(files: Iterable[VideoFile], before: dict[str, Published], retry_errors: bool) -> list[VideoFile]:
+    return [f for f in files if needs_labelling(f, before.get(f.uri), retry_errors)]
+
+
+def upgraded(row: dict, table: str) -> dict:
+    """A kept row in this version's schema: columns an older version did not write are null, and its codec is the
+    codec's name (vidlabel 0.2 wrote the decoder's, e.g. libdav1d for AV1)."""
+    row = {name: row.get(name) for name in schema.TABLES[table].names}
+    if table == "videos" and row["codec"]:
+        row["codec"] = codec_name(row["codec"])
+    return row
 
 
 class _SplitByVersion(beam.DoFn):
-    """(uri, {"listed": [VideoFile], "published": [Version]}) -> VideoFile to label; uri on REPLACED when a
+    """(uri, {"listed": [VideoFile], "published": [Published]}) -> VideoFile to label; uri on REPLACED when a
     published row gives way."""
+
+    def __init__(self, retry_errors: bool):
+        self._retry_errors = retry_errors
 
     def process(self, joined):
         uri, group = joined
-        listed, published = list(group["listed"]), list(group["published"])
+        listed, before = list(group["listed"]), list(group["published"])
         if not listed:
             return  # published, not listed this time: kept
-        file, version = listed[0], (published[0] if published else None)
-        if is_unchanged(file, version):
+        if not needs_labelling(listed[0], before[0] if before else None, self._retry_errors):
             return
-        if published:
+        if before:
             yield beam.pvalue.TaggedOutput(REPLACED, (uri, True))
-        yield file
+        yield listed[0]
 
 
 class KeepUnchanged(beam.PTransform):
-    """PCollection[VideoFile] -> (PCollection[VideoFile] to label, {table: PCollection of kept rows})."""
+    """PCollection[VideoFile] -> (PCollection[VideoFile] to label, {table: PCollection of kept rows}).
 
-    def __init__(self, published: str):
+    `tables`: the tables the published result holds (an older version's result may lack some)."""
+
+    def __init__(self, published_folder: str, tables: Iterable[str], retry_errors: bool):
         super().__init__()
-        self._published = published.rstrip("/")
+        self._published = published_folder.rstrip("/")
+        self._tables = tuple(tables)
+        self._retry_errors = retry_errors
 
     def expand(self, files):
         pipeline = files.pipeline
-        published = (
+        before = (
             pipeline
             | "ReadPublishedVersions" >> beam.io.ReadFromParquet(f"{self._published}/videos-*.parquet", columns=VERSION_COLUMNS)
-            | "KeyPublishedByUri" >> beam.Map(lambda row: (row["video_uri"], published_version(row)))
+            | "KeyPublishedByUri" >> beam.Map(lambda row: (row["video_uri"], published(row)))
         )
         split = (
-            {"listed": files | "KeyListedByUri" >> beam.Map(lambda f: (f.uri, f)), "published": published}
+            {"listed": files | "KeyListedByUri" >> beam.Map(lambda f: (f.uri, f)), "published": before}
             | "JoinWithPublished" >> beam.CoGroupByKey()
-            | "NewOrChanged" >> beam.ParDo(_SplitByVersion()).with_outputs(REPLACED, main="to_label")
+            | "NewChangedOrRetried" >> beam.ParDo(_SplitByVersion(self._retry_errors)).with_outputs(REPLACED, main="to_label")
         )
         replaced = beam.pvalue.AsDict(split[REPLACED])
-        kept = {
-            name: pipeline
-            | f"ReadPublished{name.capitalize()}" >> beam.io.ReadFromParquet(f"{self._published}/{name}-*.parquet")
-            | f"Keep{name.capitalize()}OfUnchanged" >> beam.Filter(lambda row, gone: row["video_uri"] not in gone, replaced)
-            for name in schema.TABLES
-        }
+        kept = {}
+        for name in schema.TABLES:
+            title = name.capitalize()
+            if name not in self._tables:
+                kept[name] = pipeline | f"No{title}Published" >> beam.Create([])
+                continue
+            kept[name] = (
+                pipeline
+                | f"ReadPublished{title}" >> beam.io.ReadFromParquet(f"{self._published}/{name}-*.parquet")
+                | f"Keep{title}OfUnchanged" >> beam.Filter(lambda row, gone: row["video_uri"] not in gone, replaced)
+                | f"Upgrade{title}Rows" >> beam.Map(upgraded, name)
+            )
         return split.to_label, kept

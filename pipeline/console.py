@@ -1,0 +1,86 @@
+"""What `vidlabel run` shows on the console, and where everything else goes: the run's log.
+
+The console holds the plan line, the progress bar and the summary (and, when a job stops, its error in full).
+TensorFlow's and absl's C++ logging, CUDA probing, FFmpeg's warnings, Beam's worker messages and Python warnings
+from dependencies go to the log. C++ libraries write to file descriptor 2 before Python's logging exists, and the
+processes a run starts (Beam's SDK workers, the decoder children) inherit it, so the log is made at that level:
+descriptor 2 is pointed at the log file for the length of the run, and the console keeps a duplicate of the
+original. On Dataflow the workers' messages stay in Cloud Logging; the log holds the launcher's.
+
+The log is kept with the result: a successful run publishes it as `OUTPUT/run.log`; a failed run leaves it beside
+the result (`OUTPUT.runs/RUN_ID.log`, or in the temp folder for gs:// outputs) until the next success, and the error
+message names it. `--verbose` leaves descriptor 2 alone: everything shows live.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from typing import Optional, TextIO
+
+
+class RunConsole:
+    """A context for one run: `stream` is the console; descriptor 2 (and so every child's) is the log."""
+
+    def __init__(self, verbose: bool = False):
+        self.verbose = verbose
+        self.stream: TextIO = sys.stderr
+        self.log_path: Optional[str] = None  # where the log is now (None with --verbose)
+        self._temp: Optional[str] = None  # the file descriptor 2 writes to during the run
+        self._saved_fd: Optional[int] = None
+        self._kept = False
+
+    def __enter__(self) -> "RunConsole":
+        if self.verbose:
+            return self
+        sys.stderr.flush()
+        log_fd, self._temp = tempfile.mkstemp(prefix="vidlabel-run-", suffix=".log")
+        self.log_path = self._temp
+        self._saved_fd = os.dup(2)
+        if _writes_to_fd2(sys.stderr):
+            self.stream = open(os.dup(self._saved_fd), "w", buffering=1, encoding="utf-8", errors="replace")
+        # else sys.stderr is not descriptor 2 (an embedding program's, or a test's capture): it stays the console
+        os.dup2(log_fd, 2)
+        os.close(log_fd)
+        return self
+
+    def snapshot(self) -> Optional[str]:
+        """The log so far, flushed: what a successful run publishes with its result."""
+        sys.stderr.flush()
+        return self.log_path
+
+    def keep(self, target: Optional[str]) -> Optional[str]:
+        """Keeps the log after the run (a failed run's), copied to `target` when given and writable; returns its
+        path."""
+        if self.log_path is None:
+            return None
+        sys.stderr.flush()
+        if target:
+            try:
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                shutil.copyfile(self._temp, target)
+                self.log_path = target
+            except OSError:
+                pass  # kept where it is, in the temp folder
+        self._kept = True
+        return self.log_path
+
+    def __exit__(self, *exc_info) -> None:
+        if self._saved_fd is None:
+            return
+        sys.stderr.flush()
+        os.dup2(self._saved_fd, 2)
+        os.close(self._saved_fd)
+        self._saved_fd = None
+        if self.stream is not sys.stderr:
+            self.stream.close()
+        if not (self._kept and self.log_path == self._temp):
+            os.remove(self._temp)
+
+
+def _writes_to_fd2(stream) -> bool:
+    try:
+        return stream.fileno() == 2
+    except (AttributeError, OSError, ValueError):
+        return False
