@@ -123,14 +123,15 @@ def video_clip_frames(uri: str, spec: ClipSpec) -> tuple[str, list, Optional[str
     """(uri, full-length clips as uint8 arrays, error message or None). Runs in a worker process."""
     from vidlabel.transforms import decode
 
+    def clips(container, stream):  # the stream `vidlabel run` labels, with the same fallback
+        return decode.video_clips(uri, container, stream, spec, decode.DecodeFacts())
+
     try:
-        with decode.open_container(uri) as container:
-            stream = decode.pick_video_stream(container)
-            frames = [
-                clip
-                for _, clip in decode.video_clips(uri, container, stream, spec, decode.DecodeFacts())
-                if len(clip) == spec.clip_frames  # the unpadded tail clip cannot be stacked; it is not needed
-            ]
+        frames = [
+            clip
+            for _, clip in decode.on_video_stream(uri, clips)
+            if len(clip) == spec.clip_frames  # the unpadded tail clip cannot be stacked; it is not needed
+        ]
     except Exception as exc:
         return uri, [], decode.video_error(uri, "decode", exc).message
     if not frames:
@@ -261,6 +262,11 @@ def fit(model, config: TrainingConfig, train: ClipSet, validation: ClipSet, log=
     accuracy swings between epochs on small data). Returns one dict of figures per epoch."""
     import tensorflow as tf
     import tf_keras
+
+    # Same data, seed and software, same model: dropout and shuffling draw from the seed, and TensorFlow picks
+    # deterministic kernels (or refuses an op that has none) instead of order-dependent parallel sums.
+    tf_keras.utils.set_random_seed(config.seed)
+    tf.config.experimental.enable_op_determinism()
 
     @tf.autograph.experimental.do_not_convert  # plain TensorFlow ops: nothing to convert
     def to_float(frames, labels):  # exactly `clips.model_input`, the float input of `vidlabel run`

@@ -20,7 +20,7 @@ import numpy as np
 from vidlabel.pipeline.options import UsageError
 from vidlabel.pipeline.plan import clip_spec
 from vidlabel.transforms import clips, models
-from vidlabel.transforms.decode import DecodeFacts, open_container, pick_video_stream, sampled_frames, to_model_frame
+from vidlabel.transforms.decode import DecodeFacts, on_video_stream, sampled_frames, to_model_frame
 from vidlabel.transforms.handlers import load_classifier, softmax
 from vidlabel.transforms.types import ClipSpec
 
@@ -59,34 +59,38 @@ def main(argv: list[str]) -> int:
         parser().error(str(exc))
     classifier = load_classifier(located.path, signature)
     timeline = probabilities_over_time(args.video, classifier, spec)
+    how = "per frame, states carried" if classifier.streams else f"per clip of {spec.clip_frames / spec.fps:g} s"
+    title = f"{os.path.basename(args.video)}: model {args.model} ({how})"
     if kind == "png":
-        draw_timeline(((t, p) for t, _, p in timeline), labels, args.top_k, args.out)
+        draw_timeline(((t, p) for t, _, p in timeline), labels, args.top_k, args.out, title)
     else:
-        animate(timeline, labels, args.top_k, args.out, spec.fps)
+        animate(timeline, labels, args.top_k, args.out, spec.fps, title)
     print(f"vidlabel plot: wrote {args.out}")
     return 0
 
 
 def probabilities_over_time(video: str, classifier, spec: ClipSpec) -> Iterator[tuple[float, np.ndarray, np.ndarray]]:
     """(seconds, upright display frame uint8 [h, w, 3], probabilities [C]) per model frame, decoded as it goes."""
-    with open_container(video) as container:
-        stream = pick_video_stream(container)
-        ticks = ((frame, n) for frame, _, n in sampled_frames(container, stream, spec.fps, DecodeFacts()))
-        expanded = ((frame, clips.model_input(to_model_frame(frame, spec))) for frame, n in ticks for _ in range(n))
-        if classifier.streams:
-            states = None
-            for tick, (frame, model_frame) in enumerate(expanded):
-                logits, states = classifier.logits(model_frame[None, None], states)
-                yield tick / spec.fps, display_frame(frame), softmax(np.asarray(logits))[0]
-        else:  # base model: score each clip, then show its frames with the clip's probabilities
-            tick, pending = 0, []
-            for item in expanded:
-                pending.append((display_frame(item[0]), item[1]))
-                if len(pending) == spec.clip_frames:
-                    yield from _score_clip(classifier, pending, tick, spec.fps)
-                    tick, pending = tick + len(pending), []
-            if pending:
+
+    def sampled(container, stream):  # the stream `vidlabel run` labels, with the same fallback
+        return sampled_frames(container, stream, spec.fps, DecodeFacts())
+
+    ticks = ((frame, n) for frame, _, n in on_video_stream(video, sampled))
+    expanded = ((frame, clips.model_input(to_model_frame(frame, spec))) for frame, n in ticks for _ in range(n))
+    if classifier.streams:
+        states = None
+        for tick, (frame, model_frame) in enumerate(expanded):
+            logits, states = classifier.logits(model_frame[None, None], states)
+            yield tick / spec.fps, display_frame(frame), softmax(np.asarray(logits))[0]
+    else:  # base model: score each clip, then show its frames with the clip's probabilities
+        tick, pending = 0, []
+        for item in expanded:
+            pending.append((display_frame(item[0]), item[1]))
+            if len(pending) == spec.clip_frames:
                 yield from _score_clip(classifier, pending, tick, spec.fps)
+                tick, pending = tick + len(pending), []
+        if pending:
+            yield from _score_clip(classifier, pending, tick, spec.fps)
 
 
 def _score_clip(classifier, pending, first_tick, fps):
@@ -105,7 +109,7 @@ def display_frame(frame) -> np.ndarray:
     return np.ascontiguousarray(clips.rotate_upright(rgb, rotation))
 
 
-def animate(timeline, labels, top_k: int, out: str, fps: float) -> None:
+def animate(timeline, labels, top_k: int, out: str, fps: float, title: str) -> None:
     """Draws and encodes one output frame per model frame; nothing but the current frame is kept."""
     import av
     import matplotlib
@@ -114,7 +118,8 @@ def animate(timeline, labels, top_k: int, out: str, fps: float) -> None:
     import matplotlib.pyplot as plt
 
     fig, (ax_video, ax_bars) = plt.subplots(1, 2, figsize=(9, 3.2), dpi=80, gridspec_kw={"width_ratios": [1.2, 1]})
-    fig.subplots_adjust(left=0.01, right=0.98, wspace=0.55)
+    fig.subplots_adjust(left=0.01, right=0.98, top=0.84, wspace=0.55)
+    fig.suptitle(title, fontsize=9)
     ax_video.axis("off")
     ax_bars.set_xlim(0, 1)
     ax_bars.invert_yaxis()
@@ -149,8 +154,10 @@ def animate(timeline, labels, top_k: int, out: str, fps: float) -> None:
     plt.close(fig)
 
 
-def draw_timeline(timeline, labels, top_k: int, out: str) -> None:
-    """A PNG of the classes that reach the highest probabilities, over the video's time in seconds."""
+def draw_timeline(timeline, labels, top_k: int, out: str, title: str) -> None:
+    """A PNG of the classes that reach the highest probabilities, over the video's time in seconds. Values are drawn
+    as steps: each holds until the next model frame (or, with a base model, over its whole clip), so no slope suggests
+    a change the model did not report."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -159,13 +166,15 @@ def draw_timeline(timeline, labels, top_k: int, out: str) -> None:
     times, rows = zip(*((t, p.astype(np.float32)) for t, p in timeline))
     probabilities = np.stack(rows)  # [ticks, C]: 7 MB for 10 minutes at 5 fps, 600 classes
     best = np.argsort(-probabilities.max(axis=0), kind="stable")[:top_k]
-    fig, ax = plt.subplots(figsize=(10, 3.5), dpi=100)
+    fig, ax = plt.subplots(figsize=(11, 3.5), dpi=100)
     for i in best:
-        ax.plot(times, probabilities[:, i], label=labels[i], linewidth=1.2)
+        ax.plot(times, probabilities[:, i], label=labels[i], linewidth=1.2, drawstyle="steps-post")
+    ax.set_title(title, fontsize=10)
     ax.set_xlabel("time (s)")
     ax.set_ylabel("probability")
     ax.set_ylim(0, 1)
-    ax.legend(fontsize=8, loc="upper right")
+    ax.set_xlim(times[0], times[-1])
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)  # beside the plot, not on it
     fig.tight_layout()
     fig.savefig(out)
     plt.close(fig)
