@@ -1,3 +1,3 @@
 """vidlabel's driver side: flags (`options`), launch-time checks (`plan`), the graph (`graph`), the command (`cli`)."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
