@@ -79,7 +79,8 @@ def main(argv: list[str]) -> int:
     tflite = (args.quantize or "float32") if args.tflite else None
     model = build_classifier(args.variant, args.mode, args.num_classes, args.seed)
     export(args.out, metadata, model, checkpoint=args.checkpoint, labels=labels, tflite=tflite)
-    print(f"exported {args.variant}-{args.mode} to {args.out}; run it with: vidlabel run --model {args.out} ...")
+    print(f"exported {args.variant}-{args.mode} to {args.out}; run it with: ./run_local.sh --model {args.out} --input "
+          "VIDEOS --output OUT (or `vidlabel run ...` in the activated environment)")
     return 0
 
 

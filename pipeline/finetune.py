@@ -443,5 +443,6 @@ def main(argv: list[str]) -> int:
                    tflite=args.tflite)  # fmt: skip
     val = f", validation accuracy {best['val_accuracy']:.3f}" if "val_accuracy" in best else ""
     print(f"best epoch {best['epoch']}{val}; trained in {train_seconds:.0f} s, {time.time() - started:.0f} s in all")
-    print(f"model written to {args.out}; label videos with: vidlabel run --model {args.out} --input VIDEOS --output OUT")
+    print(f"model written to {args.out}; label videos with: ./run_local.sh --model {args.out} --input VIDEOS --output "
+          "OUT (or `vidlabel run ...` in the activated environment)")
     return 0
