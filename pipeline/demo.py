@@ -109,6 +109,9 @@ def main(argv: list[str]) -> int:
     result.show(max_rows=100)
     total = result.fetchall()[-1]
     print(f"held-out video accuracy: {total[2]}/{total[1]} = {total[3]:.1%}  (demo took {time.time() - started:.0f} s)")
+    if args.quick:
+        print("(--quick checks that every step works; its data and training are too small to learn the classes: "
+              "the full demo, without --quick, is the one whose accuracy means something)")
     print(f"Parquet tables: {tables_dir}/{{predictions,videos,errors}}-*.parquet; model: {model_dir}")
     clips_query = f"SELECT video_uri, clip_index, start_s, top_k[1] FROM '{tables_dir}/predictions-*.parquet' LIMIT 10"
     print(f"Query it yourself in Python ({sys.executable}; DuckDB comes with vidlabel):\n"
