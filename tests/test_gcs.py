@@ -103,7 +103,7 @@ def test_a_publication_killed_midway_is_finished_by_the_next_run(gcs, runs):
     """A run killed after deleting the old marker leaves its complete staging folder; the next run publishes it
     before anything else (then, with --incremental, keeps its rows)."""
     killed = "20990101T000000Z-killed00"
-    for name in publish.staged_files(runs["gs"]) + ["run.json"]:
+    for name in publish.staged_files(runs["gs"]) + [publish.RUN_LOG, publish.RUN_RECORD]:  # as a run stages them
         gcs.copy_blob(gcs.blob(f"out/{name}"), gcs, f"out.runs/{killed}/{name}")
     record = json.loads(gcs.blob(f"out.runs/{killed}/run.json").download_as_bytes())
     gcs.blob(f"out.runs/{killed}/run.json").upload_from_string(json.dumps({**record, "run_id": killed}))
