@@ -181,7 +181,7 @@ def label(plan: JobPlan, options: PipelineOptions, test_pipeline: Optional[beam.
 def run_record(plan: JobPlan, options: PipelineOptions, started, videos) -> dict:
     """What `run.json` says about a run: enough to trace any output back to how it was made."""
     finished = datetime.datetime.now(datetime.timezone.utc)
-    columns = ["status", "run_id", "num_clips", "num_frames", "duration_s", "pix_fmt"]
+    columns = ["status", "run_id", "num_clips", "num_frames", "duration_s", *schema.VIDEO_COLUMNS_ADDED]
     rows = videos.select(columns).to_pylist() if videos is not None else []
     mine = [r for r in rows if r["run_id"] == plan.run_id]
     kept = [r for r in rows if r["run_id"] != plan.run_id]
@@ -208,7 +208,9 @@ def run_record(plan: JobPlan, options: PipelineOptions, started, videos) -> dict
             "error": sum(r["status"] != "ok" for r in mine),
             "kept": len(kept),
             # kept rows written by an older vidlabel: the outputs it did not write are null in them
-            "kept_without_new_outputs": sum(r["status"] == "ok" and r["pix_fmt"] is None for r in kept),
+            "kept_without_new_outputs": sum(
+                r["status"] == "ok" and all(r[c] is None for c in schema.VIDEO_COLUMNS_ADDED) for r in kept
+            ),
             "clips": sum(r["num_clips"] or 0 for r in mine),
             "frames": sum(r["num_frames"] or 0 for r in mine),
             "video_seconds": round(sum(r["duration_s"] or 0.0 for r in mine), 1),
@@ -270,7 +272,8 @@ def print_summary(plan: JobPlan, record: dict, out) -> None:
     if counts["kept_without_new_outputs"]:
         lines.append(
             f"  {counts['kept_without_new_outputs']} kept video(s) were labelled by an older vidlabel: the columns it "
-            "did not write (stream_index, pix_fmt, bit_depth) are empty for them; --overwrite labels everything anew"
+            f"did not write ({', '.join(schema.VIDEO_COLUMNS_ADDED)}) are empty for them; --overwrite labels "
+            "everything anew"
         )
     if counts["error"]:
         videos = publish.read_table(plan.output, "videos").to_pylist()

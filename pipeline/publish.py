@@ -235,7 +235,10 @@ def _publish_link(plan: OutputPlan, files: list[str]) -> None:
     for name in os.listdir(plan.runs):  # older run folders, and the logs of failed runs
         path = os.path.join(plan.runs, name)
         if name != LOCK_FILE and name not in keep:
-            shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) else os.remove(path)
+            if os.path.isdir(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                os.remove(path)
 
 
 def _remove_unpublished(runs: str) -> None:

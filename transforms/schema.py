@@ -9,6 +9,8 @@ import pyarrow as pa
 # Written into run.json. 1: vidlabel 0.1-0.2 (no version recorded); 2: videos.stream_index, pix_fmt, bit_depth and
 # codec names (not decoder names). A newer version reads and extends older results (`incremental.upgraded`).
 SCHEMA_VERSION = 2
+# Columns of the videos table that version 2 added: null in the ok rows an older version wrote.
+VIDEO_COLUMNS_ADDED = ("stream_index", "pix_fmt", "bit_depth")
 
 TOP_K = pa.list_(pa.struct([("label", pa.string()), ("score", pa.float32())]))
 
