@@ -263,8 +263,8 @@ def fit(model, config: TrainingConfig, train: ClipSet, validation: ClipSet, log=
     import tensorflow as tf
     import tf_keras
 
-    # Same data, seed and software, same model: dropout and shuffling draw from the seed, and TensorFlow picks
-    # deterministic kernels (or refuses an op that has none) instead of order-dependent parallel sums.
+    # As reproducible as TensorFlow allows: dropout and shuffling draw from the seed, and TensorFlow picks
+    # deterministic kernels (or refuses an op that has none). Runs can still part slightly on CPU (see README, Tests).
     tf_keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
 
