@@ -1,8 +1,8 @@
 """vidlabel: label what happens where in a video archive with MoViNet on Apache Beam.
 
-The repository keeps the layout users asked for (`pipeline/`, `transforms/` at the top level) but installs them
-as `vidlabel.pipeline` and `vidlabel.transforms`, so nobody's environment gains generic top-level modules named
-`pipeline` or `transforms`. The same file stages the code onto Dataflow workers (`--setup_file ./setup.py`).
+The repository keeps the layout users asked for (`pipeline/`, `transforms/`, `movinet/` at the top level) but
+installs them as `vidlabel.pipeline` (with `vidlabel.pipeline.commands`), `vidlabel.transforms` and
+`vidlabel.movinet`, so nobody's environment gains generic top-level modules named `pipeline` or `transforms`. The same file stages the code onto Dataflow workers (`--setup_file ./setup.py`).
 """
 import pathlib
 import re
@@ -12,6 +12,13 @@ from setuptools import setup
 HERE = pathlib.Path(__file__).parent
 VERSION = re.search(r'__version__ = "([^"]+)"', (HERE / "pipeline" / "__init__.py").read_text()).group(1)
 
+# Installed name -> folder in this repository (a package's sub-packages are listed too: setuptools needs each one).
+PACKAGES = {
+    "vidlabel.pipeline": "pipeline",
+    "vidlabel.pipeline.commands": "pipeline/commands",
+    "vidlabel.transforms": "transforms",
+    "vidlabel.movinet": "movinet",
+}
 RUNTIME = [
     "apache-beam[gcp]>=2.77,<2.78",
     "tensorflow>=2.20,<2.22",
@@ -31,7 +38,7 @@ EXTRAS = {
     # Model Garden builds and exports MoViNet models; it pins TensorFlow and pulls ~77 packages, so it stays out of
     # the runtime dependencies (workers that only label videos never need it).
     "export": ["tf-models-official>=2.20,<2.22"],
-    "test": ["pytest>=8", "pytest-timeout>=2.3", "gcp-storage-emulator>=2024.8"],
+    "test": ["pytest>=8", "pytest-timeout>=2.3", "gcp-storage-emulator>=2024.8", "build>=1.2", "ruff>=0.17,<0.18"],
 }
 
 setup(
@@ -41,8 +48,8 @@ setup(
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=["vidlabel.pipeline", "vidlabel.transforms"],
-    package_dir={"vidlabel.pipeline": "pipeline", "vidlabel.transforms": "transforms"},
+    packages=list(PACKAGES),
+    package_dir=PACKAGES,
     install_requires=RUNTIME,
     extras_require=EXTRAS,
     entry_points={"console_scripts": ["vidlabel = vidlabel.pipeline.cli:entry_point"]},

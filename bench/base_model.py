@@ -91,7 +91,7 @@ def conv_gflop(serving_fn, input_shape) -> float:
 def measure(model: pathlib.Path) -> dict:
     import tensorflow as tf
 
-    from vidlabel.transforms.handlers import BaseClassifier, softmax
+    from vidlabel.movinet.classifiers import BaseClassifier, softmax
 
     metadata = json.loads((model / "vidlabel.json").read_text())
     shape = (1, metadata["clip_frames"], metadata["resolution"], metadata["resolution"], 3)

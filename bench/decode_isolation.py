@@ -23,7 +23,7 @@ SHARED_VIDEOS = pathlib.Path(os.environ.get("VIDLABEL_SHARED", REPO.parent / "sh
 
 def render_720p(path: pathlib.Path, seconds: int = 20, fps: int = 30) -> None:
     """A moving gradient with noise, so the encoder has real work and the decoder too."""
-    from vidlabel.pipeline.synth import write_video
+    from vidlabel.pipeline.commands.synth import write_video
 
     if path.exists():
         return

@@ -8,7 +8,7 @@ Input: N links to the rendered 20-second 1280x720 30 fps H.264 video (`decode_is
 15 minutes of video, so start-up does not dominate.
 - decode-only: PyAV with frame threading (`thread_type = "AUTO"`), every frame decoded, nothing converted (the C
   ceiling of the same FFmpeg build), files one after another;
-- model-only: the TFLite classifier vidlabel uses (`handlers.TfliteClassifier`), fresh states per clip, on clips of
+- model-only: the TFLite classifier vidlabel uses (`classifiers.TfliteClassifier`), fresh states per clip, on clips of
   random frames adding up to the run's sampled frames;
 - run: the `vidlabel run` command on the default local runner (one worker process per core), start-up included.
 Prints the ratio and the raw figures.
@@ -44,10 +44,11 @@ def decode_only(paths: list[pathlib.Path]) -> tuple[float, int]:
 
 
 def model_only(model: pathlib.Path, frames: int, clip_frames: int, side: int) -> float:
-    from vidlabel.transforms import clips, models
-    from vidlabel.transforms.handlers import load_classifier
+    from vidlabel import movinet
+    from vidlabel.transforms import clips
+    from vidlabel.movinet.classifiers import load_classifier
 
-    classifier = load_classifier(str(model), models.read_signature(str(model)))
+    classifier = load_classifier(str(model), movinet.read_signature(str(model)))
     clip = np.random.default_rng(0).integers(0, 256, (1, clip_frames, side, side, 3), dtype=np.uint8)
     classifier.logits(clips.model_input(clip[:, :2]))  # warm-up: allocations, XNNPACK packing
     start = time.perf_counter()

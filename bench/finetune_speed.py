@@ -20,8 +20,8 @@ def clips_per_second(mode: str, fast_layers: bool, frames: int, side: int, count
 
     import tf_keras
 
-    from vidlabel.pipeline.export_model import build_classifier
-    from vidlabel.pipeline.finetune import depthwise_layers_as_2d
+    from vidlabel.movinet.export import build_classifier
+    from vidlabel.movinet.finetune import depthwise_layers_as_2d
 
     rng = np.random.default_rng(0)
     data = rng.random((count, frames, side, side, 3), dtype=np.float32)

@@ -104,7 +104,7 @@ def big_frame_video(path: pathlib.Path, side: int = 8192) -> None:
     """One black H.264 frame of side x side pixels: ~200 KB on disk, ~100 MB per decoded frame."""
     import numpy as np
 
-    from vidlabel.pipeline.synth import write_video
+    from vidlabel.pipeline.commands.synth import write_video
 
     write_video(str(path), [np.zeros((side, side, 3), np.uint8)], 5, side, side)
 

@@ -31,17 +31,17 @@ def export(models: pathlib.Path) -> dict:
 
 
 def model_only(path: pathlib.Path, video: pathlib.Path) -> float:
-    from vidlabel.transforms import models
+    from vidlabel import movinet
     from vidlabel.transforms.clips import model_input
-    from vidlabel.transforms.handlers import load_classifier
-    from vidlabel.transforms.sandbox import DecodeClips
+    from vidlabel.movinet.classifiers import load_classifier
+    from vidlabel.transforms.decode import DecodeClips
     from vidlabel.transforms.types import ClipSpec, VideoFile
 
     fn = DecodeClips(ClipSpec(fps=5, resolution=172, clip_frames=50, stride_frames=50))
     fn.setup()
     clips = [model_input(o[1]) for o in fn.process(VideoFile(str(video), None, None)) if isinstance(o, tuple)]
     fn.teardown()
-    classifier = load_classifier(str(path), models.read_signature(str(path)))
+    classifier = load_classifier(str(path), movinet.read_signature(str(path)))
     classifier.logits(clips[0][None])  # warm-up: tracing / XLA compilation / interpreter allocation
     start = time.perf_counter()
     for clip in clips:

@@ -1,4 +1,6 @@
-"""The `vidlabel` command: `vidlabel run ...` labels videos; `vidlabel export-model ...` builds a model.
+"""The `vidlabel` command: the table of commands, the one exit-status rule, and `vidlabel run` itself.
+
+Every command raises a `VidlabelError` for a problem the user can fix; `main` reports it the one way (exit 2).
 
 `run` takes Beam pipeline flags only (`VidlabelOptions` plus Beam's own), so the same command line works on the
 local runner and on Dataflow. Before any work it resolves and checks everything (`plan.plan_job`); while a local
@@ -6,93 +8,82 @@ run goes it shows a progress bar, and at the end a summary read back from the wr
 """
 from __future__ import annotations
 
-import argparse
 import datetime
+import importlib
 import importlib.metadata
 import json
 import os
 import sys
 import tempfile
-import threading
 import traceback
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import DebugOptions, GoogleCloudOptions, PipelineOptions, WorkerOptions
 
 from vidlabel.pipeline import __version__, graph, publish
-from vidlabel.pipeline.console import RunConsole
-from vidlabel.pipeline.options import UsageError, VidlabelOptions, is_local_runner, parse_options
+from vidlabel.pipeline.console import RunConsole, run_with_progress_bar
+from vidlabel.pipeline.options import VidlabelOptions, help_parser, is_local_runner, parse_options
 from vidlabel.pipeline.plan import JobPlan, plan_job
-from vidlabel.transforms import schema
-from vidlabel.transforms.progress import ProgressFile
+from vidlabel.transforms import errors, schema
+from vidlabel.transforms.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, VidlabelError
 
-USAGE = """usage: vidlabel COMMAND [flags]
+class Command(NamedTuple):
+    module: str  # imported only when the command runs: `export-model` and `finetune` need the `export` extra
+    summary: str
 
-commands:
-  run            label videos and write Parquet tables (vidlabel run --help)
-  export-model   build a MoViNet model with Model Garden and export it (vidlabel export-model --help)
-  plot           a video beside its top-k probabilities over time, as GIF/MP4, or a PNG timeline
-  finetune       train MoViNet on your own labelled videos (vidlabel finetune --help)
-  synth          render labelled synthetic action videos (vidlabel synth --help)
-  demo           offline demo: synth -> finetune -> run on held-out videos -> DuckDB query
-"""
+
+COMMANDS = {
+    "run": Command("vidlabel.pipeline.cli", "label videos and write Parquet tables (vidlabel run --help)"),
+    "export-model": Command(
+        "vidlabel.pipeline.commands.export_model", "build a MoViNet model with Model Garden and export it"
+    ),
+    "plot": Command(
+        "vidlabel.pipeline.commands.plot", "a video beside its top-k probabilities over time, as GIF/MP4, or a PNG timeline"
+    ),
+    "finetune": Command("vidlabel.pipeline.commands.finetune", "train MoViNet on your own labelled videos"),
+    "synth": Command("vidlabel.pipeline.commands.synth", "render labelled synthetic action videos"),
+    "demo": Command("vidlabel.pipeline.commands.demo", "offline demo: synth -> finetune -> run on held-out videos -> DuckDB query"),
+}
+USAGE = "usage: vidlabel COMMAND [flags]   (vidlabel COMMAND --help)\n\ncommands:\n" + "".join(
+    f"  {name:<14} {command.summary}\n" for name, command in COMMANDS.items()
+)
 
 
 def main(argv: Optional[list[str]] = None, test_pipeline: Optional[beam.Pipeline] = None) -> int:
+    """Runs one command; a `VidlabelError` it raises is reported the one way (`errors.report`), exit status 2."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter, here and in workers
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE, end="")
-        return 0 if argv else 2
+        return EXIT_OK if argv else EXIT_USAGE
     command, rest = argv[0], argv[1:]
     if command in ("-V", "--version"):
         print(f"vidlabel {__version__}")
-        return 0
-    if command == "run":
-        return run(rest, test_pipeline)
-    if command == "export-model":
-        from vidlabel.pipeline import export_model  # needs the `export` extra; imported only here
-
-        return export_model.main(rest)
-    if command == "plot":
-        from vidlabel.pipeline import plot
-
-        return plot.main(rest)
-    if command == "finetune":
-        from vidlabel.pipeline import finetune  # needs the `export` extra (Model Garden)
-
-        return finetune.main(rest)
-    if command == "synth":
-        from vidlabel.pipeline import synth
-
-        return synth.main(rest)
-    if command == "demo":
-        from vidlabel.pipeline import demo
-
-        return demo.main(rest)
-    print(f"vidlabel: unknown command {command!r}\n\n{USAGE}", end="", file=sys.stderr)
-    return 2
+        return EXIT_OK
+    if command not in COMMANDS:
+        print(f"vidlabel: unknown command {command!r}\n\n{USAGE}", end="", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        if command == "run":
+            return run(rest, test_pipeline)
+        return importlib.import_module(COMMANDS[command].module).main(rest)
+    except VidlabelError as exc:
+        return errors.report(command, exc, sys.stderr)
 
 
 def run(argv: list[str], test_pipeline: Optional[beam.Pipeline] = None) -> int:
     if "-h" in argv or "--help" in argv:
-        help_parser = argparse.ArgumentParser(
-            prog="vidlabel run", description="Label videos with MoViNet and write Parquet tables. Beam's own flags "
-            "(--runner, --direct_num_workers, Dataflow's) are accepted too."
-        )
-        VidlabelOptions._add_argparse_args(help_parser)
-        help_parser.print_help()
-        return 0
+        help_parser().print_help()
+        return EXIT_OK
     started = datetime.datetime.now(datetime.timezone.utc)
     try:
         options = parse_options(argv)
         opts = options.view_as(VidlabelOptions)
         opts.check()
-    except UsageError as exc:
-        print(f"vidlabel run: error: {exc}", file=sys.stderr)
-        return 2
+    except VidlabelError as exc:
+        return errors.report("run", exc, sys.stderr)
     with RunConsole(verbose=opts.verbose) as console:
         return _run(options, opts, test_pipeline, started, console)
 
@@ -107,7 +98,7 @@ def _run(options: PipelineOptions, opts: VidlabelOptions, test_pipeline, started
                 print(f"vidlabel: {note}", file=out)
             if plan.dry_run:
                 validate_job(plan, options, out)
-                return 0
+                return EXIT_OK
             try:
                 record = label(plan, options, test_pipeline, started, console)
             except Exception as exc:  # the job failed: said in full, nothing published, the log kept
@@ -116,12 +107,11 @@ def _run(options: PipelineOptions, opts: VidlabelOptions, test_pipeline, started
                 where = f"; the run's log: {log}" if log else ""
                 print(f"vidlabel run: error: the job failed ({type(exc).__name__}); nothing was published{where}",
                       file=out)  # fmt: skip
-                return 1
-    except UsageError as exc:
-        print(f"vidlabel run: error: {exc}", file=out)
-        return 2
+                return EXIT_FAILED
+    except VidlabelError as exc:  # said on the console: descriptor 2 is the run's log until the run ends
+        return errors.report("run", exc, out)
     print_summary(plan, record, out)
-    return 0
+    return EXIT_OK
 
 
 def validate_job(plan: JobPlan, options: PipelineOptions, out) -> None:
@@ -171,7 +161,8 @@ def label(plan: JobPlan, options: PipelineOptions, test_pipeline: Optional[beam.
         pipeline = test_pipeline or beam.Pipeline(options=options)
         graph.build(pipeline, plan, progress_path)
         if progress_path:
-            _run_with_progress(pipeline, plan, progress_path, console.stream)
+            run_with_progress_bar(lambda: pipeline.run().wait_until_finish(), plan.num_to_label, progress_path,
+                                  console.stream)  # fmt: skip
         else:
             pipeline.run().wait_until_finish()
     record = run_record(plan, options, started, publish.read_table(plan.outputs.staging, "videos"))
@@ -224,42 +215,6 @@ def _version(distribution: str) -> Optional[str]:
         return importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:
         return None
-
-
-def _run_with_progress(pipeline: beam.Pipeline, plan: JobPlan, progress_path: str, out) -> None:
-    """Runs the pipeline in a thread while this one draws a progress bar from the workers' progress file."""
-    from tqdm import tqdm
-
-    failure: list[BaseException] = []
-
-    def target():
-        try:
-            pipeline.run().wait_until_finish()
-        except BaseException as exc:  # re-raised in the caller's thread
-            failure.append(exc)
-
-    worker = threading.Thread(target=target, name="vidlabel-pipeline", daemon=True)
-    worker.start()
-    progress = ProgressFile(progress_path)
-    failed = clips = 0
-    total = plan.num_to_label
-    try:  # a terminal that reports no size (0 columns) would get an empty bar
-        sized = os.get_terminal_size(out.fileno()).columns > 0
-    except (AttributeError, OSError, ValueError):
-        sized = False
-    width = {"dynamic_ncols": True} if sized else {"ncols": 100}
-    with tqdm(total=total, unit="video", desc="labelling", file=out, **width) as bar:
-        while worker.is_alive() or bar.n < total:
-            for record in progress.new_records():
-                failed += not record["ok"]
-                clips += record["clips"]
-                bar.update(1)
-                bar.set_postfix(clips=clips, failed=failed, refresh=False)
-            if not worker.is_alive():
-                break
-            worker.join(timeout=0.5)
-    if failure:
-        raise failure[0]
 
 
 def print_summary(plan: JobPlan, record: dict, out) -> None:

@@ -1,6 +1,7 @@
 """What `vidlabel run` shows on the console, and where everything else goes: the run's log.
 
-The console holds the plan line, the progress bar and the summary (and, when a job stops, its error in full).
+The console holds the plan line, the progress bar (`run_with_progress_bar`) and the summary (and, when a job stops,
+its error in full).
 TensorFlow's and absl's C++ logging, CUDA probing, FFmpeg's warnings, Beam's worker messages and Python warnings
 from dependencies go to the log. C++ libraries write to file descriptor 2 before Python's logging exists, and the
 processes a run starts (Beam's SDK workers, the decoder children) inherit it, so the log is made at that level:
@@ -17,7 +18,10 @@ import os
 import shutil
 import sys
 import tempfile
-from typing import Optional, TextIO
+import threading
+from typing import Callable, Optional, TextIO
+
+from vidlabel.transforms.progress import ProgressFile
 
 
 class RunConsole:
@@ -84,3 +88,39 @@ def _writes_to_fd2(stream) -> bool:
         return stream.fileno() == 2
     except (AttributeError, OSError, ValueError):
         return False
+
+
+def run_with_progress_bar(run: Callable[[], None], total: int, progress_path: str, out: TextIO) -> None:
+    """Calls `run` (the pipeline) in a thread while this one draws a progress bar from the workers' progress file
+    (`progress.ReportProgress`); an exception in `run` is raised here."""
+    from tqdm import tqdm
+
+    failure: list[BaseException] = []
+
+    def target():
+        try:
+            run()
+        except BaseException as exc:  # re-raised in the caller's thread
+            failure.append(exc)
+
+    worker = threading.Thread(target=target, name="vidlabel-pipeline", daemon=True)
+    worker.start()
+    progress = ProgressFile(progress_path)
+    failed = clips = 0
+    try:  # a terminal that reports no size (0 columns) would get an empty bar
+        sized = os.get_terminal_size(out.fileno()).columns > 0
+    except (AttributeError, OSError, ValueError):
+        sized = False
+    width = {"dynamic_ncols": True} if sized else {"ncols": 100}
+    with tqdm(total=total, unit="video", desc="labelling", file=out, **width) as bar:
+        while worker.is_alive() or bar.n < total:
+            for record in progress.new_records():
+                failed += not record["ok"]
+                clips += record["clips"]
+                bar.update(1)
+                bar.set_postfix(clips=clips, failed=failed, refresh=False)
+            if not worker.is_alive():
+                break
+            worker.join(timeout=0.5)
+    if failure:
+        raise failure[0]

@@ -1,8 +1,10 @@
 """The pipeline graph: one video's path from listing to Parquet, as named composite transforms.
 
-    ListVideos -> [KeepUnchanged] -> DecodeClips -> RunInference(MoViNet) -> rows -> WriteToParquet (staging)
-                        |                  `-> one VideoInfo or VideoError per file -> videos / errors tables
-                        `-> (--incremental) published rows of unchanged files, written beside the new ones
+    ReadJobFiles -> DecodeClips -> RunInference(MoViNet) -> rows -> WriteToParquet (staging)
+         |             `-> one VideoInfo or VideoError per file -> videos / errors tables
+         `-> (--incremental) KeepUnchanged: published rows of the files not labelled, written beside the new ones
+
+The launcher listed the files once and wrote those to label as the job's file list (`listing.py`).
 
 The tables go to the run's staging folder; the launcher publishes them once the pipeline has succeeded
 (`publish.py`).
@@ -20,11 +22,11 @@ from apache_beam.ml.inference.base import RunInference
 
 from vidlabel.pipeline.plan import JobPlan
 from vidlabel.transforms import rows, schema
-from vidlabel.transforms.handlers import MovinetHandler
+from vidlabel.transforms.decode import VIDEO_ERROR, VIDEO_INFO, DecodeClips
 from vidlabel.transforms.incremental import KeepUnchanged
-from vidlabel.transforms.listing import ListVideos
+from vidlabel.transforms.inference import MovinetHandler
+from vidlabel.transforms.listing import ReadJobFiles
 from vidlabel.transforms.progress import ReportProgress
-from vidlabel.transforms.sandbox import VIDEO_ERROR, VIDEO_INFO, DecodeClips
 
 
 def _only(values):
@@ -100,14 +102,13 @@ class WriteTables(beam.PTransform):
 
 
 def build(pipeline: beam.Pipeline, plan: JobPlan, progress_path: Optional[str] = None) -> None:
-    files = pipeline | "ListVideos" >> ListVideos(plan.inputs, plan.manifest, plan.extensions)
-    if plan.keep_from:
-        files, kept = files | "KeepUnchanged" >> KeepUnchanged(plan.keep_from, plan.kept_tables, plan.retry_errors)
-        if plan.num_to_label == 0:  # nothing new: the kept rows are the result, and no worker loads the model
-            _ = kept | "WriteTables" >> WriteTables(plan.outputs.staging)
-            return
+    files = pipeline | "ReadJobFiles" >> ReadJobFiles(plan.job_files)
+    kept = files | "KeepUnchanged" >> KeepUnchanged(plan.keep_from, plan.kept_tables) if plan.keep_from else None
+    if kept is not None and plan.num_to_label == 0:  # nothing new: the kept rows are the result, no model is loaded
+        _ = kept | "WriteTables" >> WriteTables(plan.outputs.staging)
+        return
     tables = files | "LabelVideos" >> LabelVideos(plan, progress_path)
-    if plan.keep_from:
+    if kept is not None:
         tables = {
             name: (labelled, kept[name]) | f"With{name.capitalize()}Kept" >> beam.Flatten()
             for name, labelled in tables.items()

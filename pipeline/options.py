@@ -5,8 +5,11 @@
 """
 from __future__ import annotations
 
+import argparse
+
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, TestOptions, _BeamArgumentParser
 
+from vidlabel.transforms.errors import UsageError
 from vidlabel.transforms.listing import DEFAULT_EXTENSIONS
 from vidlabel.transforms.types import RESIZE_MODES, DecodeLimits
 
@@ -14,10 +17,6 @@ from vidlabel.transforms.types import RESIZE_MODES, DecodeLimits
 # FnApiRunner runs in this process with no download; multi_processing with one SDK worker per core (0 = all
 # cores) uses every core, each worker process holding one shared model.
 LOCAL_RUNNER_DEFAULTS = ("--runner=FnApiRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=0")
-
-
-class UsageError(Exception):
-    """A bad flag: the job stops before any work with this message, which says how to fix it."""
 
 
 class VidlabelOptions(PipelineOptions):
@@ -117,7 +116,8 @@ class VidlabelOptions(PipelineOptions):
             "--decode_memory_mb",
             type=int,
             default=DecodeLimits().memory_mb,
-            help="Memory (address space, MB) that decoding one file may take in its decoder process; a file that "
+            help="Memory (address space, MB) that decoding one file may add to its decoder process, above what the "
+            "process holds when it starts; a file that "
             "needs more gets an error row. Default: %(default)s.",
         )
         parser.add_argument(
@@ -202,3 +202,42 @@ def is_dry_run(options: PipelineOptions) -> bool:
 def is_local_runner(options: PipelineOptions) -> bool:
     runner = options.view_as(StandardOptions).runner or ""
     return runner.split(".")[-1] in StandardOptions.LOCAL_RUNNERS
+
+
+def help_parser() -> argparse.ArgumentParser:
+    """`vidlabel run --help`: vidlabel's own flags (Beam's are accepted too, and documented by Beam)."""
+    parser = argparse.ArgumentParser(
+        prog="vidlabel run",
+        description="Label videos with MoViNet and write Parquet tables. Beam's own flags (--runner, "
+        "--direct_num_workers, Dataflow's) are accepted too.",
+    )
+    VidlabelOptions._add_argparse_args(parser)
+    return parser
+
+
+def flags_markdown() -> str:
+    """docs/flags.md, generated from the flags' own help (`python -m vidlabel.pipeline.options > docs/flags.md`;
+    a test keeps the file in step with the code)."""
+    lines = [
+        "# `vidlabel run` flags",
+        "",
+        "Generated from the flags' own help by `python -m vidlabel.pipeline.options > docs/flags.md`; the same text",
+        "as `vidlabel run --help`. Beam's own flags (`--runner`, `--direct_num_workers`, Dataflow's: see",
+        "[google-cloud.md](google-cloud.md)) are accepted as well.",
+        "",
+        "| flag | what it does |",
+        "| --- | --- |",
+    ]
+    for action in help_parser()._actions:
+        if not action.option_strings or action.dest == "help":
+            continue
+        value = "" if action.nargs == 0 else f" {action.metavar or action.dest.upper()}"
+        text = (action.help or "") % {**vars(action), "prog": "vidlabel run"}
+        if action.choices:
+            text += f" Choices: {', '.join(map(str, action.choices))}."
+        lines.append(f"| `{action.option_strings[0]}{value}` | {text.replace('|', '&#124;')} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(flags_markdown(), end="")

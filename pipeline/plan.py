@@ -3,40 +3,40 @@
 A bad flag must stop the job before a single video is decoded, with a message that says how to fix it: no input,
 nothing matched, an unwritable output or one that already holds a result, an unknown alias, a model that cannot be
 fetched or loaded, labels that do not fit the model, clip lengths that make no sense, an --incremental run whose
-settings differ from the result it would extend. The plan then carries only picklable values (paths,
-numbers, strings) into the pipeline graph.
+settings differ from the result it would extend. Each `plan_*` function decides one thing and returns a small typed
+result; `plan_job` runs them in that order and gathers what the graph needs, only picklable values (paths,
+numbers, strings).
 """
 from __future__ import annotations
 
 import datetime
 import hashlib
-import os
 import uuid
 from typing import NamedTuple, Optional
 
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions
 
+from vidlabel import movinet
+from vidlabel.movinet.variants import clip_frame_count, published_clip_frames
 from vidlabel.pipeline import publish
-from vidlabel.pipeline.options import UsageError, VidlabelOptions, is_dry_run, is_local_runner
-from vidlabel.transforms import clips, incremental, listing, models
-from vidlabel.transforms.types import PUBLISHED_CLIP_SECONDS, ClipSpec, DecodeLimits, VideoFile
+from vidlabel.pipeline.options import VidlabelOptions, is_dry_run, is_local_runner
+from vidlabel.transforms import incremental, listing
+from vidlabel.transforms.errors import UsageError
+from vidlabel.transforms.storage import has_scheme, storage_problem
+from vidlabel.transforms.types import ClipSpec, DecodeLimits, VideoFile
 
 
 class JobPlan(NamedTuple):
-    inputs: list[str]
-    manifest: Optional[str]
-    extensions: tuple[str, ...]
+    job_files: str  # the files to label, as listed at launch (`listing.write_job_files`; not written in a dry run)
     num_listed: Optional[int]  # as listed at launch (None in a dry run over gs://, which cannot list offline)
     num_to_label: Optional[int]  # of those, the new or changed ones with --incremental; all of them otherwise
     outputs: publish.OutputPlan  # where readers query, where this run writes, the published result
     keep_from: Optional[str]  # --incremental: the published result whose rows of unchanged files are kept
     kept_tables: tuple[str, ...]  # the tables that result holds (one written by an older vidlabel may lack some)
-    retry_errors: bool  # --incremental --retry_errors: files whose published row is an error are labelled again
     model_path: str  # the model on the launcher's machine: local SavedModel folder or .tflite file
     model_uri: str  # where workers load it from: model_path on the local runner, a staged gs:// copy on Dataflow
     model_name: str  # what the rows record as `model`
-    signature: models.ServingSignature
+    signature: movinet.ServingSignature
     carry_states: bool  # stream models: carry states across a video's clips instead of resetting per clip
     labels: tuple[str, ...]
     clip_spec: ClipSpec
@@ -54,12 +54,29 @@ class JobPlan(NamedTuple):
         return self.outputs.output
 
 
+class ModelPlan(NamedTuple):
+    """The model as the launcher found it: its files, its interface and its class names."""
+
+    located: movinet.LocatedModel
+    signature: movinet.ServingSignature
+    labels: list[str]
+
+
+class IncrementalPlan(NamedTuple):
+    """What a run keeps of the published result, and what it labels."""
+
+    keep_from: Optional[str]  # the published result whose rows are kept (--incremental), else None
+    kept_tables: tuple[str, ...]
+    to_label: Optional[list[VideoFile]]  # None in a dry run that could not list
+
+
 DEFAULT_TOP_K = 5
 DRY_RUN_NOTE = "dry run (no network): "
 
 
 def plan_job(options: PipelineOptions) -> JobPlan:
-    """Resolves and checks everything, then makes the run's staging folder. The caller holds the output lock."""
+    """Resolves and checks everything, then makes the run's staging folder and writes its file list there. The
+    caller holds the output lock."""
     opts = options.view_as(VidlabelOptions)
     dry_run = is_dry_run(options)
     remote_workers = not is_local_runner(options)
@@ -72,76 +89,44 @@ def plan_job(options: PipelineOptions) -> JobPlan:
         )
     storage = StorageCheck(options, dry_run, notes)
     temp_location = check_remote_job(options) if remote_workers else None
-    extensions = listing.normalise_extensions(opts.extensions.split(","))
     for flag, path in [*(("--input", i) for i in opts.input), ("--manifest", opts.manifest), ("--output", opts.output),
                        ("--label_file", opts.label_file), ("--model", opts.model), ("--temp_location", temp_location)]:
         storage.check_bucket(flag, path)
-    if storage.can_read(*opts.input, opts.manifest):
-        listed: Optional[list[VideoFile]] = list_videos(opts.input, opts.manifest, extensions)
-    else:
-        listed = None
-        notes.append(DRY_RUN_NOTE + "the inputs were not listed")
-    if storage.can_read(opts.output):
-        output, previous = publish.check_output(opts.output, replace=opts.overwrite or opts.incremental)
-    else:
-        output, previous = opts.output.rstrip("/"), None
-        notes.append(DRY_RUN_NOTE + f"--output {opts.output} was not checked for an earlier result")
-
-    located, signature, labels = resolve_model(opts, dry_run, notes)
-    if len(labels) != signature.num_classes:
-        raise UsageError(
-            f"the labels have {len(labels)} names but the model scores {signature.num_classes} classes: pass the "
-            "--label_file that belongs to this model"
-        )
-    if opts.stream_states == "video" and signature.kind == "base":
-        raise UsageError(
-            f"--stream_states video needs a stream or TFLite model; {opts.model} is a base model (use "
-            "--stream_states clip, or a stream model such as a0-stream)"
-        )
-    top_k = min(DEFAULT_TOP_K, len(labels)) if opts.top_k is None else opts.top_k
-    if top_k > len(labels):
-        raise UsageError(f"--top_k {opts.top_k} is more than the model's {len(labels)} classes")
-    spec = clip_spec(opts, located.metadata, signature.input_shape)
-    model_sha256 = None if listing.has_scheme(located.path) else models.content_sha256(located.path)
-    labelling = {
-        "model_sha256": model_sha256,
-        "labels_sha256": hashlib.sha256("\n".join(labels).encode("utf-8")).hexdigest(),
-        **spec._asdict(),
-        "top_k": top_k,
-        "all_scores": opts.all_scores,
-        "stream_states": opts.stream_states,
-    }
+    listed = plan_inputs(opts, storage, notes)
+    output, previous = plan_output(opts, storage, notes)
+    model = plan_model(opts, dry_run, notes)
+    spec = clip_spec(
+        model.located.metadata, model.signature.input_shape, model_name=opts.model, fps=opts.fps,
+        resolution=opts.resolution, clip_seconds=opts.clip_seconds, stride_seconds=opts.stride_seconds,
+        resize=opts.resize,
+    )  # fmt: skip
+    top_k = plan_top_k(opts.top_k, len(model.labels))
+    labelling = labelling_settings(model, spec, top_k, opts)
     previous_record = publish.read_record(previous) if previous else {}
-    keep_from = previous if opts.incremental else None
-    to_label, kept_tables = listed, ()
-    if keep_from:
-        check_same_labelling(previous_record, labelling, output)
-        kept_tables = publish.result_tables(keep_from)
-        rows = publish.read_table(keep_from, "videos", columns=incremental.VERSION_COLUMNS).to_pylist()
-        before = {r["video_uri"]: incremental.published(r) for r in rows}
-        to_label = incremental.to_label(listed, before, opts.retry_errors)
-
-    model_uri = located.path
+    incremental_plan = plan_incremental(listed, previous if opts.incremental else None, previous_record, labelling,
+                                        opts.retry_errors, output)  # fmt: skip
+    model_uri = model.located.path
     if remote_workers:
-        model_uri = stage_for_workers(located.path, temp_location, dry_run, notes)
+        model_uri = stage_for_workers(model.located.path, temp_location, dry_run, notes)
     run_id = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
+    # Last: a refused job leaves nothing behind.
+    outputs = publish.make_staging(output, previous, previous_record.get("run_id"), run_id, create=not dry_run)
+    job_files = f"{outputs.staging.rstrip('/')}/{listing.JOB_FILES}"
+    if not dry_run:
+        listing.write_job_files(incremental_plan.to_label, job_files)
     return JobPlan(
-        inputs=list(opts.input),
-        manifest=opts.manifest,
-        extensions=extensions,
+        job_files=job_files,
         num_listed=None if listed is None else len(listed),
-        num_to_label=None if to_label is None else len(to_label),
-        # last: a refused job leaves nothing behind
-        outputs=publish.make_staging(output, previous, previous_record.get("run_id"), run_id, create=not dry_run),
-        keep_from=keep_from,
-        kept_tables=kept_tables,
-        retry_errors=opts.retry_errors,
-        model_path=located.path,
+        num_to_label=None if incremental_plan.to_label is None else len(incremental_plan.to_label),
+        outputs=outputs,
+        keep_from=incremental_plan.keep_from,
+        kept_tables=incremental_plan.kept_tables,
+        model_path=model.located.path,
         model_uri=model_uri,
         model_name=opts.model,
-        signature=signature,
+        signature=model.signature,
         carry_states=opts.stream_states == "video",
-        labels=tuple(labels),
+        labels=tuple(model.labels),
         clip_spec=spec,
         decode_limits=opts.decode_limits(),
         top_k=top_k,
@@ -152,6 +137,63 @@ def plan_job(options: PipelineOptions) -> JobPlan:
         dry_run=dry_run,
         notes=tuple(notes),
     )
+
+
+def plan_inputs(opts: VidlabelOptions, storage: "StorageCheck", notes: list[str]) -> Optional[list[VideoFile]]:
+    """The one listing of the job's files (None in a dry run that cannot read remote inputs offline)."""
+    if not storage.can_read(*opts.input, opts.manifest):
+        notes.append(DRY_RUN_NOTE + "the inputs were not listed")
+        return None
+    extensions = listing.normalise_extensions(opts.extensions.split(","))
+    return listing.list_videos(opts.input, opts.manifest, extensions)
+
+
+def plan_output(opts: VidlabelOptions, storage: "StorageCheck", notes: list[str]) -> tuple[str, Optional[str]]:
+    """OUTPUT as the run will write it, and the folder of its published result (None when there is none)."""
+    if not storage.can_read(opts.output):
+        notes.append(DRY_RUN_NOTE + f"--output {opts.output} was not checked for an earlier result")
+        return opts.output.rstrip("/"), None
+    return publish.check_output(opts.output, replace=opts.overwrite or opts.incremental)
+
+
+def plan_top_k(top_k: Optional[int], num_classes: int) -> int:
+    if top_k is None:
+        return min(DEFAULT_TOP_K, num_classes)
+    if top_k > num_classes:
+        raise UsageError(f"--top_k {top_k} is more than the model's {num_classes} classes")
+    return top_k
+
+
+def labelling_settings(model: ModelPlan, spec: ClipSpec, top_k: int, opts: VidlabelOptions) -> dict:
+    """Everything a row depends on besides the video, as run.json records it and --incremental compares it."""
+    path = model.located.path
+    return {
+        "model_sha256": None if has_scheme(path) else movinet.content_sha256(path),
+        "labels_sha256": hashlib.sha256("\n".join(model.labels).encode("utf-8")).hexdigest(),
+        **spec._asdict(),
+        "top_k": top_k,
+        "all_scores": opts.all_scores,
+        "stream_states": opts.stream_states,
+    }
+
+
+def plan_incremental(
+    listed: Optional[list[VideoFile]],
+    keep_from: Optional[str],
+    previous_record: dict,
+    labelling: dict,
+    retry_errors: bool,
+    output: str,
+) -> IncrementalPlan:
+    """Without --incremental (`keep_from` None) every listed file is labelled. With it, the files the published
+    result already holds unchanged are not, and its rows of them are kept."""
+    if not keep_from:
+        return IncrementalPlan(None, (), listed)
+    check_same_labelling(previous_record, labelling, output)
+    rows = publish.read_table(keep_from, "videos", columns=incremental.VERSION_COLUMNS).to_pylist()
+    before = {r["video_uri"]: incremental.published(r) for r in rows}
+    to_label = None if listed is None else incremental.to_label(listed, before, retry_errors)
+    return IncrementalPlan(keep_from, publish.result_tables(keep_from), to_label)
 
 
 class StorageCheck:
@@ -165,7 +207,7 @@ class StorageCheck:
         self._checked: set[str] = set()
 
     def can_read(self, *paths: Optional[str]) -> bool:
-        return not self._dry_run or not any(p and listing.has_scheme(p) for p in paths)
+        return not self._dry_run or not any(p and has_scheme(p) for p in paths)
 
     def check_bucket(self, flag: str, path: Optional[str]) -> None:
         if not path or not path.startswith("gs://"):
@@ -202,8 +244,8 @@ def check_remote_job(options: PipelineOptions) -> str:
     """A job whose workers run elsewhere (Dataflow) reads and writes only what they can reach, and stages the
     model under its temp location; returns that location."""
     opts = options.view_as(VidlabelOptions)
-    local = [f"--input {p}" for p in opts.input if not listing.has_scheme(p)]
-    local += [f"--{flag} {getattr(opts, flag)}" for flag in ("manifest", "output") if getattr(opts, flag) and not listing.has_scheme(getattr(opts, flag))]
+    local = [f"--input {p}" for p in opts.input if not has_scheme(p)]
+    local += [f"--{flag} {getattr(opts, flag)}" for flag in ("manifest", "output") if getattr(opts, flag) and not has_scheme(getattr(opts, flag))]
     if local:
         raise UsageError(
             f"{', '.join(local)}: workers on {options.view_as(StandardOptions).runner} cannot read this machine's "
@@ -216,45 +258,53 @@ def check_remote_job(options: PipelineOptions) -> str:
     return temp_location
 
 
-def resolve_model(opts: VidlabelOptions, dry_run: bool, notes: list[str]):
-    """The model on this machine, its interface and its class names. A dry run downloads nothing: a published
-    alias is planned from what its name says, with placeholder class names unless --label_file is local."""
-    if dry_run and listing.has_scheme(opts.model):
+def plan_model(opts: VidlabelOptions, dry_run: bool, notes: list[str]) -> ModelPlan:
+    """The model on this machine, its interface and its class names, checked against each other and the flags. A
+    dry run downloads nothing: a published alias is planned from what its name says, with placeholder class names
+    unless --label_file is local."""
+    if dry_run and has_scheme(opts.model):
         raise UsageError(
             f"--model {opts.model}: a dry run cannot read a remote model offline; validate with a local copy of it "
             "or an alias"
         )
-    try:
-        located = models.locate_model(opts.model, offline=dry_run)
-        if listing.has_scheme(located.path):  # a dry run's alias
-            signature = models.published_signature(opts.model)
-            notes.append(DRY_RUN_NOTE + f"the model {opts.model} was not downloaded (a real run downloads it once)")
-        else:
-            signature = models.read_signature(located.path, located.metadata.output_key)
-        remote_labels = opts.label_file and listing.has_scheme(opts.label_file)
-        if dry_run and (remote_labels or (located.published and not opts.label_file)):
-            labels = [f"class {i}" for i in range(signature.num_classes)]
-            notes.append(DRY_RUN_NOTE + "the class names were not read; the plan uses placeholders")
-        else:
-            labels = models.load_labels(opts.label_file, located)
-    except models.ModelError as exc:
-        raise UsageError(str(exc)) from exc
-    return located, signature, labels
+    located = movinet.locate_model(opts.model, offline=dry_run)
+    if has_scheme(located.path):  # a dry run's alias
+        signature = movinet.published_signature(opts.model)
+        notes.append(DRY_RUN_NOTE + f"the model {opts.model} was not downloaded (a real run downloads it once)")
+    else:
+        signature = movinet.read_signature(located.path, located.metadata.output_key)
+    remote_labels = opts.label_file and has_scheme(opts.label_file)
+    if dry_run and (remote_labels or (located.published and not opts.label_file)):
+        labels = [f"class {i}" for i in range(signature.num_classes)]
+        notes.append(DRY_RUN_NOTE + "the class names were not read; the plan uses placeholders")
+    else:
+        labels = movinet.load_labels(opts.label_file, located)
+    if len(labels) != signature.num_classes:
+        raise UsageError(
+            f"the labels have {len(labels)} names but the model scores {signature.num_classes} classes: pass the "
+            "--label_file that belongs to this model"
+        )
+    if opts.stream_states == "video" and signature.kind == "base":
+        raise UsageError(
+            f"--stream_states video needs a stream or TFLite model; {opts.model} is a base model (use "
+            "--stream_states clip, or a stream model such as a0-stream)"
+        )
+    return ModelPlan(located, signature, labels)
 
 
 def stage_for_workers(local_path: str, temp_location: str, dry_run: bool, notes: list[str]) -> str:
     """Dataflow workers get the model from the job's temp location, copied there now: they need no internet and
     load exactly the files this launcher checked."""
-    if listing.has_scheme(local_path):  # a dry run's alias: not downloaded, so nothing to stage
+    if has_scheme(local_path):  # a dry run's alias: not downloaded, so nothing to stage
         return local_path
     if dry_run:
-        notes.append(DRY_RUN_NOTE + f"the model was not copied to {temp_location.rstrip('/')}/{models.STAGED_MODELS}/")
+        notes.append(DRY_RUN_NOTE + f"the model was not copied to {temp_location.rstrip('/')}/{movinet.STAGED_MODELS}/")
         return local_path
     try:
-        return models.stage_model(local_path, temp_location)
+        return movinet.stage_model(local_path, temp_location)
     except OSError as exc:
         raise UsageError(
-            f"cannot copy the model to --temp_location {temp_location} ({listing.storage_problem(exc)}); check that "
+            f"cannot copy the model to --temp_location {temp_location} ({storage_problem(exc)}); check that "
             "the bucket exists and these credentials may write to it"
         ) from exc
 
@@ -277,64 +327,39 @@ def check_same_labelling(previous_record: dict, labelling: dict, output: str) ->
         )
 
 
-def list_videos(inputs: list[str], manifest: Optional[str], extensions: tuple[str, ...]) -> list[VideoFile]:
-    """The files the job will label, listed as the pipeline's `ListVideos` will list them, in URI order."""
-    files: dict[str, VideoFile] = {}
-    for path in inputs:
-        if not listing.is_glob(path) and not listing.has_scheme(path) and not os.path.exists(path):
-            raise UsageError(f"--input {path}: no such file or folder")
-        try:
-            pattern = listing.input_pattern(path)
-            found = listing.match_files(pattern, extensions)
-        except OSError as exc:  # Beam's BeamIOError: no permission, no network
-            raise UsageError(f"--input {path}: cannot list it ({listing.storage_problem(exc)})") from exc
-        if not found:
-            what = f"no file with a video extension ({', '.join(extensions)}); change it with --extensions"
-            nothing = "no such object, and no object below it as a folder" if listing.has_scheme(path) else "matched no file"
-            raise UsageError(f"--input {path}: " + (what if pattern.videos_only else nothing))
-        files.update((f.uri, f) for f in found)
-    if manifest:
-        if not FileSystems.exists(manifest):
-            raise UsageError(f"--manifest {manifest}: no such file")
-        entries = listing.read_manifest(manifest)
-        if not entries:
-            raise UsageError(f"--manifest {manifest}: lists no video (only blank lines or # comments)")
-        # Local entries are looked up here; remote ones only in the pipeline, in parallel (one request each), so
-        # with --incremental the launch count may include unchanged remote files that the pipeline then keeps.
-        files.update(
-            (uri, listing.stat_video(uri) if listing.to_local_path(uri) else VideoFile(uri, None, None))
-            for uri in entries
-            if uri not in files
-        )
-    return [files[uri] for uri in sorted(files)]
-
-
-def clip_spec(opts: VidlabelOptions, metadata: models.ModelMetadata, input_shape: tuple) -> ClipSpec:
+def clip_spec(
+    metadata: movinet.ModelMetadata,
+    input_shape: tuple,
+    *,
+    model_name: str,
+    fps: Optional[float] = None,
+    resolution: Optional[int] = None,
+    clip_seconds: Optional[float] = None,
+    stride_seconds: Optional[float] = None,
+    resize: str = "crop",
+) -> ClipSpec:
     """The model's rate, resolution and clip length: flags win, then the model's metadata, then its input shape."""
     fixed_side = input_shape[2] if len(input_shape) == 5 and input_shape[2] == input_shape[3] else None
-    resolution = opts.resolution or metadata.resolution or fixed_side
+    resolution = resolution or metadata.resolution or fixed_side
     if not resolution:
         raise UsageError(
-            f"the model {opts.model} does not say its input resolution (no {models.METADATA_FILE}, dynamic input "
+            f"the model {model_name} does not say its input resolution (no {movinet.METADATA_FILE}, dynamic input "
             "shape): pass --resolution N (172 for MoViNet A0/A1, 224 for A2, 256 for A3, 290 for A4, 320 for A5)"
         )
     if fixed_side and resolution != fixed_side:
         raise UsageError(f"--resolution {resolution}: the model only takes {fixed_side}x{fixed_side} frames")
-    fps = opts.fps or metadata.fps
+    fps = fps or metadata.fps
     if not fps:
         raise UsageError(
-            f"the model {opts.model} does not say its frame rate (no {models.METADATA_FILE}): pass --fps N "
+            f"the model {model_name} does not say its frame rate (no {movinet.METADATA_FILE}): pass --fps N "
             "(5 for MoViNet A0-A2, 12 for A3 and A5, 8 for A4)"
         )
-    if opts.clip_seconds:
-        clip_frames = clips.clip_frame_count(opts.clip_seconds, fps)
-    elif metadata.clip_frames:
-        clip_frames = metadata.clip_frames
+    for flag, seconds in (("--clip_seconds", clip_seconds), ("--stride_seconds", stride_seconds)):
+        if seconds and seconds * fps < 1:
+            raise UsageError(f"{flag} {seconds} is shorter than one frame at {fps} fps")
+    if clip_seconds:
+        clip_frames = clip_frame_count(clip_seconds, fps)
     else:
-        clip_frames = clips.clip_frame_count(PUBLISHED_CLIP_SECONDS, fps)
-    if opts.clip_seconds and opts.clip_seconds * fps < 1:
-        raise UsageError(f"--clip_seconds {opts.clip_seconds} is shorter than one frame at {fps} fps")
-    stride_frames = clips.clip_frame_count(opts.stride_seconds, fps) if opts.stride_seconds else clip_frames
-    if opts.stride_seconds and opts.stride_seconds * fps < 1:
-        raise UsageError(f"--stride_seconds {opts.stride_seconds} is shorter than one frame at {fps} fps")
-    return ClipSpec(fps=fps, resolution=resolution, clip_frames=clip_frames, stride_frames=stride_frames, resize=opts.resize)
+        clip_frames = metadata.clip_frames or published_clip_frames(fps)
+    stride_frames = clip_frame_count(stride_seconds, fps) if stride_seconds else clip_frames
+    return ClipSpec(fps=fps, resolution=resolution, clip_frames=clip_frames, stride_frames=stride_frames, resize=resize)

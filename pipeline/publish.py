@@ -29,9 +29,9 @@ from typing import NamedTuple, Optional
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from vidlabel.pipeline.options import UsageError
 from vidlabel.transforms import schema
-from vidlabel.transforms.listing import has_scheme
+from vidlabel.transforms.errors import UsageError
+from vidlabel.transforms.storage import has_scheme
 
 RUN_RECORD = "run.json"
 RUN_LOG = "run.log"  # what the run's processes wrote to their stderr (`console.py`)

@@ -189,7 +189,7 @@ def test_the_demo_query_names_its_total_row(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from vidlabel.pipeline.demo import ACCURACY_QUERY
+    from vidlabel.pipeline.commands.demo import ACCURACY_QUERY
 
     uris = [f"/d/heldout/{c}/{c}-{i}.mp4" for c in ("grow", "shrink") for i in range(2)]
     top = [[{"label": label, "score": 0.9}] for label in ("grow", "grow", "shrink", "grow")]

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from vidlabel.movinet import variants
 from vidlabel.transforms import clips
 
 
@@ -119,6 +120,7 @@ def test_windower_holds_a_full_clip_until_the_next_frame():
 
 
 def test_clip_frame_count():
-    assert clips.clip_frame_count(10, 5) == 50
-    assert clips.clip_frame_count(0.1, 5) == 1
-    assert clips.clip_frame_count(1.7, 5) == 9
+    assert variants.clip_frame_count(10, 5) == 50 == variants.published_clip_frames(5)
+    assert variants.clip_frame_count(0.1, 5) == 1
+    assert variants.clip_frame_count(1.7, 5) == 9
+    assert variants.clip_frame_count(0.5, 5) == 3  # halves round up, where round() would give 2

@@ -12,7 +12,7 @@ import pytest
 from conftest import DECODABLE, UNDECODABLE, VIDEOS
 from vidlabel.transforms.clips import model_input
 from vidlabel.transforms.decode import codec_name, decode_video, to_model_frame
-from vidlabel.transforms.sandbox import VIDEO_ERROR, VIDEO_INFO, DecodeClips
+from vidlabel.transforms.decode import VIDEO_ERROR, VIDEO_INFO, DecodeClips
 from vidlabel.transforms.types import ClipSpec, DecodeLimits, VideoError, VideoFile, VideoInfo
 
 SPEC = ClipSpec(fps=5, resolution=32, clip_frames=8, stride_frames=8)

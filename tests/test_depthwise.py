@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import SMALL, VIDEOS
-from vidlabel.transforms.sandbox import DecodeClips
+from vidlabel.transforms.decode import DecodeClips
 from vidlabel.transforms.types import ClipSpec, VideoFile
 
 tf = pytest.importorskip("tensorflow")
@@ -25,7 +25,7 @@ tf = pytest.importorskip("tensorflow")
     ],
 )
 def test_per_tap_depthwise_equals_grouped_conv3d(kernel, strides, padding, multiplier):
-    from vidlabel.transforms.depthwise import depthwise_conv3d
+    from vidlabel.movinet.depthwise import depthwise_conv3d
 
     rng = np.random.default_rng(0)
     channels = 6
@@ -43,7 +43,7 @@ def test_rewritten_base_model_gives_the_plain_savedmodels_probabilities(small_mo
     """On real clips, including a shorter tail clip and a batch of two, the rewritten A0 base model (its 15 depthwise
     convolutions rewritten) gives the plain SavedModel's logits."""
     from vidlabel.transforms.clips import model_input
-    from vidlabel.transforms.handlers import BaseClassifier, softmax
+    from vidlabel.movinet.classifiers import BaseClassifier, softmax
 
     spec = ClipSpec(fps=SMALL["fps"], resolution=SMALL["resolution"], clip_frames=SMALL["frames"],
                     stride_frames=SMALL["frames"])  # fmt: skip
@@ -68,8 +68,8 @@ def test_rewritten_base_model_gives_the_plain_savedmodels_probabilities(small_mo
 def test_fine_tuning_layers_give_the_same_outputs_and_gradients():
     """`vidlabel finetune --mode base` trains inside `depthwise_layers_as_2d`: Model Garden's base network must compute
     the same logits and the same gradients as with its own grouped Conv3D layers."""
-    from vidlabel.pipeline.export_model import build_classifier
-    from vidlabel.pipeline.finetune import depthwise_layers_as_2d
+    from vidlabel.movinet.export import build_classifier
+    from vidlabel.movinet.finetune import depthwise_layers_as_2d
 
     model = build_classifier("a0", "base", num_classes=4, seed=1, input_shape=(None, 4, 32, 32, 3), external_states=False)
     clips = tf.constant(np.random.default_rng(1).random((2, 4, 32, 32, 3)), tf.float32)

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 
 from conftest import KINETICS_LABELS, SMALL, vidlabel
-from vidlabel.transforms import models
+from vidlabel import movinet
 
 
 def test_exported_folder_has_the_published_interface_and_metadata(small_model):
-    signature = models.read_signature(str(small_model))
+    signature = movinet.read_signature(str(small_model))
     assert signature == ("base", (None, None, None, None, 3), "classifier_head", 600)
     metadata = json.loads((small_model / "vidlabel.json").read_text())
     assert metadata == {
@@ -28,7 +28,7 @@ def test_exported_model_loads_as_published_ones_do(small_model):
 
 
 def test_same_seed_same_weights_other_seed_other_weights():
-    from vidlabel.pipeline.export_model import build_classifier
+    from vidlabel.movinet.export import build_classifier
 
     def weights(seed):
         model = build_classifier("a0", "base", num_classes=600, seed=seed)

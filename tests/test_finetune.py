@@ -19,7 +19,7 @@ import pytest
 
 from conftest import IN_PROCESS, vidlabel
 
-from vidlabel.pipeline import synth
+from vidlabel.pipeline.commands import synth
 
 DIRECTIONS = ("move_down", "move_left", "move_right", "move_up")
 # Small enough for two CPU cores: 32 px, 8 fps, clips of 8 frames (1 s).
@@ -170,7 +170,7 @@ def test_csv_manifest_and_bad_data_are_clear(tmp_path):
     vidlabel("synth", "--out", tmp_path / "videos", "--classes", "red,blue", "--videos_per_class", 1, "--seed", 6)
     manifest = tmp_path / "train.csv"
     manifest.write_text("uri,label\nvideos/red/red-0000.mp4,red\n# a comment\n\nvideos/blue/blue-0000.mp4,blue\n")
-    from vidlabel.pipeline.finetune import list_labelled_videos
+    from vidlabel.movinet.finetune import list_labelled_videos
 
     videos = list_labelled_videos(str(manifest))
     assert [(v.uri.rsplit("/", 1)[-1], v.label) for v in videos] == [("red-0000.mp4", "red"), ("blue-0000.mp4", "blue")]
@@ -188,7 +188,7 @@ def test_init_from_a_savedmodel_keeps_its_backbone(stream_model):
     """--init with a MoViNet SavedModel (as published, 600 classes) restores its backbone, not random weights."""
     import tensorflow as tf
 
-    from vidlabel.pipeline.finetune import TrainingConfig, training_model
+    from vidlabel.movinet.finetune import TrainingConfig, training_model
 
     config = TrainingConfig("a0", "stream", 2, 32, 8, epochs=1, batch_size=2, learning_rate=1e-3, seed=11)
     model = training_model(config, num_classes=3, init=str(stream_model))
@@ -206,8 +206,8 @@ def test_init_from_a_savedmodel_keeps_its_backbone(stream_model):
 def test_init_from_a_model_garden_checkpoint(tmp_path):
     import tensorflow as tf
 
-    from vidlabel.pipeline.export_model import build_classifier
-    from vidlabel.pipeline.finetune import TrainingConfig, training_model
+    from vidlabel.movinet.export import build_classifier
+    from vidlabel.movinet.finetune import TrainingConfig, training_model
 
     published = build_classifier("a0", "stream", 600, seed=5, external_states=False)
     published.build([1, 1, 32, 32, 3])
@@ -226,7 +226,7 @@ def test_trained_weights_carry_over_to_the_stream_form():
     by frame it must give the whole-clip network's logits."""
     import tensorflow as tf
 
-    from vidlabel.pipeline.export_model import build_classifier
+    from vidlabel.movinet.export import build_classifier
 
     shape = [1, 8, 32, 32, 3]
     whole_clip = build_classifier("a0", "stream", 3, seed=21, external_states=False)

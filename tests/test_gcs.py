@@ -19,8 +19,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from conftest import GCS_BUCKET, IN_PROCESS, KINETICS_LABELS, REPO, VIDEOS, upload, vidlabel
 from vidlabel.pipeline import cli, publish
-from vidlabel.transforms import models
-from vidlabel.transforms.handlers import MovinetHandler
+from vidlabel import movinet
+from vidlabel.transforms.inference import MovinetHandler
 from vidlabel.transforms.types import ClipKey
 
 NAMES = ["anet_clean_and_jerk_h264.mp4", "bear_vp9_161x121_odd.webm", "swimming_person.gif", "zero_bytes.webm"]
@@ -142,15 +142,15 @@ def test_missing_buckets_and_objects_stop_the_job_with_a_clear_error(gcs, runs, 
 
 
 def test_savedmodel_on_gs_is_staged_fetched_and_scores_like_the_local_copy(gcs, cache, small_model):
-    signature = models.read_signature(str(small_model))
-    uri = models.stage_model(str(small_model), f"gs://{GCS_BUCKET}/tmp")
-    assert re.fullmatch(rf"gs://{GCS_BUCKET}/tmp/{models.STAGED_MODELS}/[0-9a-f]{{16}}", uri)
+    signature = movinet.read_signature(str(small_model))
+    uri = movinet.stage_model(str(small_model), f"gs://{GCS_BUCKET}/tmp")
+    assert re.fullmatch(rf"gs://{GCS_BUCKET}/tmp/{movinet.STAGED_MODELS}/[0-9a-f]{{16}}", uri)
     generation = gcs.get_blob(f"{uri.split('/', 3)[3]}/saved_model.pb").generation
-    assert models.stage_model(str(small_model), f"gs://{GCS_BUCKET}/tmp") == uri  # content-addressed: not copied again
+    assert movinet.stage_model(str(small_model), f"gs://{GCS_BUCKET}/tmp") == uri  # content-addressed: not copied again
     assert gcs.get_blob(f"{uri.split('/', 3)[3]}/saved_model.pb").generation == generation
 
-    fetched = models.fetch_model(uri)
-    assert fetched.startswith(str(cache)) and models.content_sha256(fetched) == models.content_sha256(str(small_model))
+    fetched = movinet.fetch_model(uri)
+    assert fetched.startswith(str(cache)) and movinet.content_sha256(fetched) == movinet.content_sha256(str(small_model))
     handler = MovinetHandler(uri, signature, max_batch_size=1, model_name="m")  # fetches into the cache, loads
     clip = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
     (result,) = handler.run_inference([(ClipKey("v", 0, 0.0, 4.0, 0, 7), clip)], handler.load_model())
@@ -159,22 +159,22 @@ def test_savedmodel_on_gs_is_staged_fetched_and_scores_like_the_local_copy(gcs, 
 
 def test_a_model_replaced_at_the_same_uri_is_fetched_again(gcs, cache, lite_model):
     uri = upload(gcs, lite_model.parent, "models/replaced") + "/model.tflite"
-    first = models.fetch_model(uri)
+    first = movinet.fetch_model(uri)
     labels = (lite_model.parent / "labels.txt").read_bytes()
     gcs.blob("models/replaced/labels.txt").upload_from_string(labels.swapcase())  # same size, newer object
-    second = models.fetch_model(uri)
+    second = movinet.fetch_model(uri)
     assert first != second
     assert open(os.path.join(os.path.dirname(second), "labels.txt"), "rb").read() == labels.swapcase()
-    assert models.fetch_model(uri) == second  # unchanged since: the cached copy
+    assert movinet.fetch_model(uri) == second  # unchanged since: the cached copy
 
 
 def test_a_worker_that_cannot_load_the_model_fails_the_job_at_set_up(gcs, cache, lite_model):
     """RunInference loads the model in its DoFn's setup: a missing staged model fails the job before any clip is
     scored, with the reason, instead of failing clip by clip."""
-    signature = models.read_signature(str(lite_model))
+    signature = movinet.read_signature(str(lite_model))
     handler = MovinetHandler(f"gs://{GCS_BUCKET}/tmp/gone/model.tflite", signature, max_batch_size=1, model_name="m")
     clip = np.zeros((8, 32, 32, 3), np.uint8)
-    with pytest.raises(models.ModelError, match="no such object") as failure:
+    with pytest.raises(movinet.ModelError, match="no such object") as failure:
         with beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"])) as pipeline:
             _ = pipeline | beam.Create([(ClipKey("v", 0, 0.0, 4.0, 0, 7), clip)]) | RunInference(handler)
     frames = re.findall(r"line \d+, in (\w+)", "".join(traceback.format_exception(failure.value)))

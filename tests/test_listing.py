@@ -1,4 +1,4 @@
-"""Listing rules, and the ListVideos transform on a real Beam runner agreeing with the launcher's listing."""
+"""Listing rules, and the job's file list read back on a real Beam runner as the launcher listed it."""
 import os
 import urllib.parse
 
@@ -6,14 +6,13 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from vidlabel.pipeline import plan
 from vidlabel.transforms import listing
 
 EXTS = listing.normalise_extensions(listing.DEFAULT_EXTENSIONS)
 
 
 def list_videos(inputs, manifest, extensions):
-    return [f.uri for f in plan.list_videos(inputs, manifest, extensions)]
+    return [f.uri for f in listing.list_videos(inputs, manifest, extensions)]
 
 
 def make_tree(root):
@@ -63,14 +62,23 @@ def test_non_utf8_file_names_get_a_reversible_utf8_uri(tmp_path):
     assert listing.to_local_path(uri) == str(tmp_path / name)
 
 
-def test_list_videos_transform_matches_the_launcher_and_lists_each_file_once(tmp_path):
+def test_the_job_file_list_reads_back_on_a_runner_as_listed_each_file_once(tmp_path):
     root = make_tree(tmp_path)
     manifest = root / "list.txt"
     manifest.write_text("x.MP4\na/y.mkv\n")
     inputs = [str(root), str(root / "a" / "b" / "*.txt")]
-    expected = plan.list_videos(inputs, str(manifest), EXTS)  # with sizes and modification times
+    expected = listing.list_videos(inputs, str(manifest), EXTS)  # with sizes and modification times
+    assert len(expected) == len({f.uri for f in expected}) == 5
+    assert all(f.size == 0 and f.modified_s for f in expected)
+    job_files = str(tmp_path / listing.JOB_FILES)
+    listing.write_job_files(expected, job_files)
     options = PipelineOptions(runner="FnApiRunner")
     with TestPipeline(options=options) as p:
-        files = p | listing.ListVideos(inputs, str(manifest), EXTS)
+        files = p | listing.ReadJobFiles(job_files)
         assert_that(files, equal_to(expected))
-    assert len(expected) == len({f.uri for f in expected}) == 5
+
+
+def test_manifest_entries_that_are_gone_are_listed_without_a_size(tmp_path):
+    (tmp_path / "here.mp4").write_bytes(b"12345")
+    found = listing.stat_videos([str(tmp_path / "here.mp4"), str(tmp_path / "gone.mp4")])
+    assert [(f.uri.rsplit("/", 1)[-1], f.size) for f in found] == [("here.mp4", 5), ("gone.mp4", None)]

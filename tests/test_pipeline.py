@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 
 from conftest import DECODABLE, SMALL, UNDECODABLE, VIDEOS, vidlabel
-from vidlabel.transforms import models, schema
+from vidlabel import movinet
+from vidlabel.transforms import schema
 from vidlabel.transforms.clips import model_input
-from vidlabel.transforms.sandbox import DecodeClips
-from vidlabel.transforms.handlers import MovinetHandler, softmax
+from vidlabel.transforms.decode import DecodeClips
+from vidlabel.movinet.classifiers import softmax
+from vidlabel.transforms.inference import MovinetHandler
 from vidlabel.transforms.types import ClipKey, ClipSpec, VideoFile
 
 
@@ -126,7 +128,7 @@ def test_summary_is_printed(run_output):
 
 def test_handler_contract_and_mixed_shape_batches(small_model):
     """[B, C] probabilities per clip, in input order; a short tail clip in the same batch is scored on its own."""
-    signature = models.read_signature(str(small_model))
+    signature = movinet.read_signature(str(small_model))
     assert signature == ("base", (None, None, None, None, 3), "classifier_head", 600)
     handler = MovinetHandler(str(small_model), signature, max_batch_size=4, model_name="m")
     model = handler.load_model()

@@ -32,17 +32,17 @@ import pytest
 from conftest import IN_PROCESS, KINETICS_LABELS, SMALL, VIDEOS
 from vidlabel.pipeline import cli
 from vidlabel.pipeline.options import VidlabelOptions
-from vidlabel.transforms import models
+from vidlabel import movinet
 
 VIDEO = VIDEOS / "bbb_vp8_vorbis_1s.webm"
 KINETICS = [line.strip() for line in KINETICS_LABELS.read_text().splitlines() if line.strip()]
 FAST = ("--resolution", SMALL["resolution"], "--fps", SMALL["fps"], "--clip_seconds", 4)  # the small model's rate
-LABELS_PATH = urllib.parse.urlsplit(models.KINETICS_600_LABELS_URL).path
+LABELS_PATH = urllib.parse.urlsplit(movinet.published.KINETICS_600_LABELS_URL).path
 
 
 def hub_path(variant: str, mode: str = "base") -> str:
     """A published handle's path on tfhub.dev (and on any mirror of it)."""
-    return urllib.parse.urlsplit(models.PUBLISHED_HANDLE.format(variant=variant, mode=mode)).path
+    return urllib.parse.urlsplit(movinet.published.PUBLISHED_HANDLE.format(variant=variant, mode=mode)).path
 
 
 def kaggle_path(variant: str, mode: str = "base") -> str:
@@ -121,7 +121,7 @@ def hub_tarball(small_model) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=1) as tar:
         tar.add(small_model, arcname=".", filter=lambda info: None if os.path.basename(info.name) in (
-            models.METADATA_FILE, models.LABELS_FILE, models.TFLITE_FILE) else info)  # fmt: skip
+            movinet.METADATA_FILE, movinet.LABELS_FILE, movinet.TFLITE_FILE) else info)  # fmt: skip
     return buffer.getvalue()
 
 
@@ -133,7 +133,7 @@ def host(tmp_path, monkeypatch):
     server.files[LABELS_PATH] = KINETICS_LABELS.read_bytes()
     monkeypatch.setenv("VIDLABEL_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path / "tfhub"))
-    monkeypatch.setenv(models.KINETICS_600_LABELS_URL_ENV, server.url + LABELS_PATH)
+    monkeypatch.setenv(movinet.published.KINETICS_600_LABELS_URL_ENV, server.url + LABELS_PATH)
     for name in ("NO_PROXY", "no_proxy"):  # loopback never through a proxy a developer may have set
         monkeypatch.setenv(name, "127.0.0.1")
     try:
@@ -181,27 +181,27 @@ def test_the_aliases_are_exactly_the_published_handles():
                               "tflite/float16/1?lite-format=tflite"
         for v in ("a0", "a1", "a2")
     })  # fmt: skip
-    assert models.ALIASES == expected
-    for alias, url in models.ALIASES.items():
+    assert movinet.ALIASES == expected
+    for alias, url in movinet.ALIASES.items():
         match = README_TFLITE.fullmatch(url) if alias.endswith("-tflite") else README_HANDLE.fullmatch(url)
         assert match, (alias, url)
         variant, mode = alias.split("-")[:2]
         assert match.group(1) == variant and (alias.endswith("-tflite") or match.group(2) == mode)
-        published = models.published_model(alias)
+        published = movinet.published_model(alias)
         assert (published.variant, published.mode, bool(published.tflite)) == (variant, mode, alias.endswith("-tflite"))
     assert VidlabelOptions([]).model == "a0-base"  # the default every first-time user gets
 
 
 def test_an_alias_asks_for_exactly_its_published_handle(monkeypatch, tmp_path):
     asked = []
-    monkeypatch.setattr(models, "_from_hub", lambda handle: asked.append(handle) or str(tmp_path))
-    monkeypatch.setattr(models, "_download_to_cache", lambda url: asked.append(url) or str(tmp_path / "m.tflite"))
-    for alias, url in models.ALIASES.items():
-        located = models.locate_model(alias)
+    monkeypatch.setattr(movinet.download, "from_hub", lambda handle: asked.append(handle) or str(tmp_path))
+    monkeypatch.setattr(movinet.download, "download_tflite", lambda url: asked.append(url) or str(tmp_path / "m.tflite"))
+    for alias, url in movinet.ALIASES.items():
+        located = movinet.locate_model(alias)
         assert asked[-1] == url and located.published and located.metadata.source == url
 
 
-A2_BASE = models.PublishedModel("a2", "base", None, 3)
+A2_BASE = movinet.PublishedModel("a2", "base", None, 3)
 
 
 @pytest.mark.parametrize(
@@ -217,19 +217,19 @@ A2_BASE = models.PublishedModel("a2", "base", None, 3)
         ("https://www.kaggle.com/models/google/movinet/frameworks/TensorFlow2/variations/a2-base-kinetics-600-"
          "classification/versions/3", A2_BASE),
         ("https://www.kaggle.com/models/google/movinet/TensorFlow2/a0-stream-kinetics-600-classification/2",
-         models.PublishedModel("a0", "stream", None, 2)),
+         movinet.PublishedModel("a0", "stream", None, 2)),
         # mirrors and the loopback server: the host does not matter, nor a folder above the published path
         ("http://127.0.0.1:8123/tensorflow/movinet/a5/stream/kinetics-600/classification/3",
-         models.PublishedModel("a5", "stream", None, 3)),
+         movinet.PublishedModel("a5", "stream", None, 3)),
         ("https://hub.tensorflow.google.cn/tensorflow/movinet/a2/base/kinetics-600/classification/3", A2_BASE),
-        ("https://models.example.com/tfhub/tensorflow/movinet/a2/base/kinetics-600/classification/3", A2_BASE),
+        ("https://movinet.example.com/tfhub/tensorflow/movinet/a2/base/kinetics-600/classification/3", A2_BASE),
         # TFLite files
         ("https://tfhub.dev/tensorflow/lite-model/movinet/a0/stream/kinetics-600/classification/tflite/int8/1"
-         "?lite-format=tflite", models.PublishedModel("a0", "stream", "int8", 1)),
+         "?lite-format=tflite", movinet.PublishedModel("a0", "stream", "int8", 1)),
         ("https://tfhub.dev/tensorflow/lite-model/movinet/a1/stream/kinetics-600/classification/tflite/float16/1",
-         models.PublishedModel("a1", "stream", "float16", 1)),
+         movinet.PublishedModel("a1", "stream", "float16", 1)),
         ("https://www.kaggle.com/models/google/movinet/tfLite/a2-stream-kinetics-600-classification-tflite-float16/1",
-         models.PublishedModel("a2", "stream", "float16", 1)),
+         movinet.PublishedModel("a2", "stream", "float16", 1)),
         # not published MoViNet classifiers
         ("https://tfhub.dev/tensorflow/movinet/a6/base/kinetics-600/classification/3", None),
         ("https://tfhub.dev/tensorflow/movinet/a0/base/kinetics-400/classification/3", None),
@@ -244,14 +244,14 @@ A2_BASE = models.PublishedModel("a2", "base", None, 3)
     ],
 )  # fmt: skip
 def test_published_urls_are_recognised_whatever_the_host(url, expected):
-    assert models.published_model(url) == expected
+    assert movinet.published_model(url) == expected
     if expected is None:
         return
     alias = f"{expected.variant}-{expected.mode}" + ("-tflite" if expected.tflite else "")
-    located, by_alias = models.locate_model(url, offline=True), models.locate_model(alias, offline=True)
+    located, by_alias = movinet.locate_model(url, offline=True), movinet.locate_model(alias, offline=True)
     assert located.published and located.metadata.source == url
     assert dataclasses.replace(located.metadata, source=None) == dataclasses.replace(by_alias.metadata, source=None)
-    assert models.published_signature(url) == models.published_signature(alias)
+    assert movinet.published_signature(url) == movinet.published_signature(alias)
     if expected.tflite:
         assert "lite-format=tflite" in located.path  # what is downloaded is the file, not the model's page
 
@@ -297,21 +297,21 @@ def test_a_published_handle_typed_as_a_url_gets_its_alias_metadata_and_labels(ho
     tfhub = host.publish_hub_model(hub_tarball, "a2")
     kaggle = f"{host.url}/models/google/movinet/tensorFlow2/a2-base-kinetics-600-classification/3"  # the model page's
     host.files[urllib.parse.urlsplit(kaggle).path + "?tf-hub-format=compressed"] = hub_tarball
-    by_alias = models.locate_model("a2-base", offline=True)
+    by_alias = movinet.locate_model("a2-base", offline=True)
     for url in (tfhub, kaggle):
-        located = models.locate_model(url)
+        located = movinet.locate_model(url)
         assert located.published and os.path.isfile(os.path.join(located.path, "saved_model.pb"))
         assert located.path.startswith(str(tmp_path / "tfhub"))
         assert located.metadata == dataclasses.replace(by_alias.metadata, source=url)
         assert (located.metadata.variant, located.metadata.resolution, located.metadata.fps) == ("a2", 224, 5)
-        assert models.load_labels(None, located) == KINETICS
+        assert movinet.load_labels(None, located) == KINETICS
     assert host.requests.count(LABELS_PATH) == 1  # downloaded once, then from the cache
 
     # A vidlabel export served at a published path knows itself best: its vidlabel.json wins over the path's.
     own = io.BytesIO()
     with tarfile.open(fileobj=own, mode="w:gz", compresslevel=1) as tar:
         tar.add(small_model, arcname=".")
-    located = models.locate_model(host.publish_hub_model(own.getvalue(), "a1"))
+    located = movinet.locate_model(host.publish_hub_model(own.getvalue(), "a1"))
     assert (located.metadata.resolution, located.metadata.fps) == (SMALL["resolution"], SMALL["fps"])
 
 
@@ -341,7 +341,7 @@ def test_the_published_tflite_model_downloads_once_into_the_cache_and_runs(host,
 
 @pytest.mark.parametrize("what", ["hub", "tflite", "labels"])
 def test_a_stalled_server_is_given_up_on_within_the_download_timeout(host, hub_tarball, monkeypatch, tmp_path, what):
-    monkeypatch.setattr(models, "DOWNLOAD_TIMEOUT_S", 2)
+    monkeypatch.setattr(movinet.download, "DOWNLOAD_TIMEOUT_S", 2)
     tflite = f"{host.url}/tensorflow/lite-model/movinet/a1/stream/kinetics-600/classification/tflite/int8/1"
     host.files[urllib.parse.urlsplit(tflite).path + "?lite-format=tflite"] = b"\0\0\0\0TFL3" + bytes(1 << 20)
     handle = host.publish_hub_model(hub_tarball)
@@ -349,8 +349,8 @@ def test_a_stalled_server_is_given_up_on_within_the_download_timeout(host, hub_t
         what, urllib.parse.urlsplit(tflite).path + "?lite-format=tflite")
     host.faults[stall] = "stall"
     started = time.monotonic()
-    with pytest.raises(models.ModelError, match="no data for 2 s: the server stalled"):
-        models.load_labels(None, models.locate_model(tflite if what == "tflite" else handle))
+    with pytest.raises(movinet.ModelError, match="no data for 2 s: the server stalled"):
+        movinet.load_labels(None, movinet.locate_model(tflite if what == "tflite" else handle))
     assert host.stalled.is_set() and time.monotonic() - started < 20
     assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
     if what == "hub":
@@ -405,7 +405,7 @@ def test_only_a_lock_whose_owner_is_dead_on_this_host_is_removed(tmp_path, monke
             os.utime(lock, (time.time() + age, time.time() + age))
             tmp = pathlib.Path(f"{module}.{contents.rsplit('.', 1)[-1]}.tmp")
             tmp.mkdir()
-            models._remove_dead_hub_lock(handle)
+            movinet.download._remove_dead_hub_lock(handle)
             assert lock.exists() != removed and tmp.exists() != removed, contents
             lock.unlink(missing_ok=True)
     finally:
@@ -436,7 +436,7 @@ def test_a_missing_or_unreachable_download_fails_fast_and_says_what_to_do(host, 
     else:
         model = handle
         labels_url = base + (LABELS_PATH if problem != "404" else "/missing.txt")
-        monkeypatch.setenv(models.KINETICS_600_LABELS_URL_ENV, labels_url)
+        monkeypatch.setenv(movinet.published.KINETICS_600_LABELS_URL_ENV, labels_url)
         host.files[LABELS_PATH] = b"<html>a proxy's login page</html>"
     started = time.monotonic()
     assert run("--input", VIDEO, "--output", tmp_path / "out", "--model", model, *FAST) == 2
@@ -444,7 +444,7 @@ def test_a_missing_or_unreachable_download_fails_fast_and_says_what_to_do(host, 
     err = capsys.readouterr().err
     assert expect in err and "Traceback" not in err, err
     if what == "labels":
-        assert "--label_file FILE" in err and models.KINETICS_600_LABELS_URL_ENV in err
+        assert "--label_file FILE" in err and movinet.published.KINETICS_600_LABELS_URL_ENV in err
     else:
         assert "vidlabel export-model" in err  # what to do without the published model
     assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]  # nothing a later run would take

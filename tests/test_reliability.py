@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from conftest import IN_PROCESS, VIDEOS, vidlabel
-from vidlabel.pipeline import synth
+from vidlabel.pipeline.commands import synth
 from vidlabel.transforms.sandbox import DecoderProcess
 from vidlabel.transforms.types import ClipSpec, DecodeLimits, VideoError, VideoInfo
 

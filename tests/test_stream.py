@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 from conftest import IN_PROCESS, SMALL, VIDEOS, rss_wrapper, vidlabel
-from vidlabel.transforms import models
+from vidlabel import movinet
 from vidlabel.transforms.clips import model_input
-from vidlabel.transforms.sandbox import DecodeClips
-from vidlabel.transforms.handlers import MovinetHandler, softmax
+from vidlabel.transforms.decode import DecodeClips
+from vidlabel.movinet.classifiers import softmax
+from vidlabel.transforms.inference import MovinetHandler
 from vidlabel.transforms.types import ClipSpec, VideoFile
 
 SPEC = ClipSpec(fps=SMALL["fps"], resolution=SMALL["resolution"], clip_frames=SMALL["frames"],
@@ -32,10 +33,10 @@ def clips_of(name):
 
 
 def test_the_three_forms_are_recognised(small_model, stream_model):
-    assert models.read_signature(str(small_model)).kind == "base"
-    stream = models.read_signature(str(stream_model))
+    assert movinet.read_signature(str(small_model)).kind == "base"
+    stream = movinet.read_signature(str(stream_model))
     assert stream.kind == "stream" and stream.output_key == "logits" and stream.num_classes == 600
-    lite = models.read_signature(str(stream_model / "model.tflite"))
+    lite = movinet.read_signature(str(stream_model / "model.tflite"))
     assert lite == ("tflite", (1, 1, 32, 32, 3), "logits", 600)
 
 
@@ -43,7 +44,7 @@ def test_stream_frame_by_frame_equals_the_whole_clip_at_once(stream_model):
     """(a) The handler feeds `call` one frame at a time; Model Garden's `call` also takes a whole clip at once."""
     import tensorflow as tf
 
-    signature = models.read_signature(str(stream_model))
+    signature = movinet.read_signature(str(stream_model))
     handler = MovinetHandler(str(stream_model), signature, max_batch_size=4, model_name="s")
     model = handler.load_model()
     clips = clips_of("k400_arm_wrestling_h264.mp4")  # 5 clips: 4 of 8 frames, a tail of 4 -> two shapes

@@ -1,1 +1,2 @@
-"""vidlabel's pipeline parts, in the order a video meets them: listing, decode (with clips), handlers, rows."""
+"""vidlabel's Beam stages, in the order a video meets them (listing, incremental, decode, clips, inference, rows), plus
+the storage, error and element types every layer shares."""

@@ -9,7 +9,6 @@ Nothing here touches PyAV or Beam, so each rule is tested on its own:
 """
 from __future__ import annotations
 
-import math
 from collections import deque
 from typing import Iterator, NamedTuple
 
@@ -144,8 +143,3 @@ class ClipWindower:
         self._index += 1
         self._covered_until = end
         return window
-
-
-def clip_frame_count(clip_seconds: float, fps: float) -> int:
-    """Frames in a clip of `clip_seconds` at `fps`, rounded to the nearest whole frame (at least one)."""
-    return max(1, int(math.floor(clip_seconds * fps + 0.5)))

@@ -1,24 +1,28 @@
 """Step 2 of a video's path: decode it with PyAV and cut it into model-ready clips.
 
-`decode_video` takes a URI and yields `(ClipKey, frames)` pairs as each clip fills, then exactly one `VideoInfo`
-or one `VideoError`. A video is never held whole in memory: frames are resampled to the model's rate by
-presentation time, and only frames that sampling keeps are converted (colour conversion and scaling in FFmpeg's
-swscale), turned upright and cropped. `sandbox.py` runs it in a child process, so that a file which crashes,
-hangs or exhausts the decoder costs only its own row.
+`DecodeClips`, the pipeline's step, hands each file to a decoder child process (`sandbox.py`), so that a file
+which crashes, hangs or exhausts the decoder costs only its own row. In the child, `decode_video` takes a URI and
+yields `(ClipKey, frames)` pairs as each clip fills, then exactly one `VideoInfo` or one `VideoError`. A video is
+never held whole in memory: frames are resampled to the model's rate by presentation time, and only frames that
+sampling keeps are converted (colour conversion and scaling in FFmpeg's swscale), turned upright and cropped
+(`clips.py` holds the arithmetic).
 """
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterator, Optional, TypeVar
+from typing import Callable, Generator, Iterator, NamedTuple, TypeVar
 
+import apache_beam as beam
 import av
 import numpy as np
+from apache_beam.metrics import Metrics
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from vidlabel.transforms import clips
-from vidlabel.transforms.listing import to_local_path
-from vidlabel.transforms.types import ClipKey, ClipSpec, DecodeLimits, VideoError, VideoInfo
+from vidlabel.transforms.storage import to_local_path
+from vidlabel.transforms.sandbox import DecoderProcess
+from vidlabel.transforms.types import ClipKey, ClipSpec, DecodeLimits, VideoError, VideoFile, VideoInfo
 
 
 class NoVideoError(Exception):
@@ -136,11 +140,7 @@ def decode_video(uri: str, spec: ClipSpec, limits: DecodeLimits) -> Iterator[tup
         nonlocal stage
         check_frame_size(stream.codec_context.width, stream.codec_context.height, limits, "declared by the stream")
         stage = "decode"
-        facts = DecodeFacts()
-        num_clips = 0
-        for clip in video_clips(uri, container, stream, spec, facts, limits):
-            num_clips += 1
-            yield clip
+        facts = yield from video_clips(uri, container, stream, spec, limits)
         last = facts.last_frame
         width, height = clips.displayed_size(last.width, last.height, last.rotation % 360)
         yield VideoInfo(
@@ -155,7 +155,7 @@ def decode_video(uri: str, spec: ClipSpec, limits: DecodeLimits) -> Iterator[tup
             bit_depth=max(c.bits for c in last.format.components),
             stream_index=stream.index,
             num_frames=facts.num_frames,
-            num_clips=num_clips,
+            num_clips=facts.num_clips,
         )
 
     try:
@@ -177,13 +177,16 @@ def check_frame_size(width: int, height: int, limits: DecodeLimits, where: str) 
 
 
 def video_clips(
-    uri: str, container, stream, spec: ClipSpec, facts: "DecodeFacts", limits: DecodeLimits = DecodeLimits()
-) -> Iterator[tuple[ClipKey, np.ndarray]]:
-    """A video's clips as (ClipKey, uint8 [T, H, W, 3]), cut as frames arrive. Fine-tuning reads its training clips
-    through this same generator, so a model is trained on exactly what `vidlabel run` will feed it."""
+    uri: str, container, stream, spec: ClipSpec, limits: DecodeLimits = DecodeLimits()
+) -> Generator[tuple[ClipKey, np.ndarray], None, DecodeFacts]:
+    """A video's clips as (ClipKey, uint8 [T, H, W, 3]), cut as frames arrive; returns the video's DecodeFacts.
+    Fine-tuning reads its training clips through this same generator, so a model is trained on exactly what
+    `vidlabel run` will feed it."""
     windower = clips.ClipWindower(spec.clip_frames, spec.stride_frames)
+    num_clips = 0
 
     def keyed(windows, video_end_s=math.inf):
+        nonlocal num_clips
         for w in windows:
             key = ClipKey(
                 video_uri=uri,
@@ -193,30 +196,39 @@ def video_clips(
                 start_frame=w.source_start,
                 end_frame=w.source_end,
             )
+            num_clips += 1
             yield key, w.frames
 
-    for frame, index, ticks in sampled_frames(container, stream, spec.fps, facts):
+    frames = sampled_frames(container, stream, spec.fps)
+    while True:  # a for loop would drop the generator's return value, the facts
+        try:
+            frame, index, ticks = next(frames)
+        except StopIteration as end:
+            facts = end.value
+            break
         check_frame_size(frame.width, frame.height, limits, "in the stream")
         model_frame = to_model_frame(frame, spec)  # converted once, however many ticks it fills
         for _ in range(ticks):
             yield from keyed(windower.push(model_frame, index))
     yield from keyed(windower.finish(), video_end_s=facts.end_s)
+    return facts._replace(num_clips=num_clips)
 
 
 MAX_FRAME_GAP_S = 60.0  # longer between two frames is a timestamp discontinuity (see `sampled_frames`)
 
 
-class DecodeFacts:
-    """What `sampled_frames` learns about a video as it goes; complete once the generator is exhausted."""
+class DecodeFacts(NamedTuple):
+    """What decoding learnt about a video, known once its last frame is out."""
 
-    def __init__(self):
-        self.num_frames = 0
-        self.end_s = 0.0  # seconds from the first frame to the end of the last one
-        self.last_frame: Optional[av.VideoFrame] = None
+    num_frames: int  # decoded
+    end_s: float  # seconds from the first frame to the end of the last one
+    last_frame: av.VideoFrame  # its size, rotation and pixel format describe the video
+    num_clips: int = 0  # cut from it (`video_clips`)
 
 
-def sampled_frames(container, stream, fps: float, facts: DecodeFacts) -> Iterator[tuple[av.VideoFrame, int, int]]:
-    """The decoded frames that resampling to `fps` keeps, in order, as (frame, source index, ticks it fills).
+def sampled_frames(container, stream, fps: float) -> Generator[tuple[av.VideoFrame, int, int], None, DecodeFacts]:
+    """The decoded frames that resampling to `fps` keeps, in order, as (frame, source index, ticks it fills);
+    returns the video's DecodeFacts.
 
     A frame's ticks are known when the next frame arrives (or at the end of the video), so frames are released one
     behind the decoder. Frames that fill no tick are dropped without being converted. Raises NoFrameError when no
@@ -232,6 +244,7 @@ def sampled_frames(container, stream, fps: float, facts: DecodeFacts) -> Iterato
     first_time = None
     shift = 0.0  # seconds removed at timestamp discontinuities
     failed_packets, first_failure = 0, None
+    num_frames = 0
     fallback_period = 1.0 / float(stream.average_rate) if stream.average_rate else 1.0 / fps
     for frame in decoded_frames(container, stream):
         if isinstance(frame, Exception):
@@ -250,8 +263,8 @@ def sampled_frames(container, stream, fps: float, facts: DecodeFacts) -> Iterato
             ticks = sampler.ticks_until(t)
             if ticks:
                 yield shown[0], shown[1], ticks
-        shown = (frame, facts.num_frames, t)
-        facts.num_frames += 1
+        shown = (frame, num_frames, t)
+        num_frames += 1
 
     if shown is None:
         detail = f": {failed_packets} packets failed, first: {first_failure}" if failed_packets else ""
@@ -260,11 +273,11 @@ def sampled_frames(container, stream, fps: float, facts: DecodeFacts) -> Iterato
     known = last_frame.duration and last_frame.time_base
     frame_period = float(last_frame.duration * last_frame.time_base) if known else fallback_period
     frame_period = frame_period if 0 < frame_period <= MAX_FRAME_GAP_S else fallback_period
-    facts.end_s = last_start + frame_period
-    facts.last_frame = last_frame
-    ticks = sampler.ticks_until(facts.end_s) or (1 if sampler.ticks == 0 else 0)  # every video gives a clip
+    end_s = last_start + frame_period
+    ticks = sampler.ticks_until(end_s) or (1 if sampler.ticks == 0 else 0)  # every video gives a clip
     if ticks:
         yield last_frame, last_index, ticks
+    return DecodeFacts(num_frames=num_frames, end_s=end_s, last_frame=last_frame)
 
 
 def decoded_frames(container, stream) -> Iterator:
@@ -315,3 +328,41 @@ def _storage_status(exc: Exception):
     except ImportError:
         return None
     return exc.code if isinstance(exc, GoogleAPICallError) else None
+
+
+VIDEO_INFO = "video_info"  # DecodeClips' output tags
+VIDEO_ERROR = "video_error"
+
+
+class DecodeClips(beam.DoFn):
+    """VideoFile -> (ClipKey, uint8 [T, H, W, 3]) per clip, then one VideoInfo (tag "video_info") or one VideoError
+    (tag "video_error") for the file, decoded in this instance's decoder process."""
+
+    def __init__(self, spec: ClipSpec, limits: DecodeLimits = DecodeLimits()):
+        self._spec = spec
+        self._limits = limits
+        self._videos_ok = Metrics.counter(self.__class__, "videos_ok")
+        self._videos_failed = Metrics.counter(self.__class__, "videos_failed")
+        self._decoder_restarts = Metrics.counter(self.__class__, "decoder_restarts")
+        self._clips_emitted = Metrics.counter(self.__class__, "clips_emitted")
+
+    def setup(self):
+        self._decoder = DecoderProcess(self._spec, self._limits)
+        self._decoder.start()
+
+    def process(self, video: VideoFile):
+        restarts = self._decoder.restarts
+        for item in self._decoder.decode(video.uri):
+            if isinstance(item, VideoInfo):
+                self._videos_ok.inc()
+                yield beam.pvalue.TaggedOutput(VIDEO_INFO, item)
+            elif isinstance(item, VideoError):
+                self._videos_failed.inc()
+                yield beam.pvalue.TaggedOutput(VIDEO_ERROR, item)
+            else:
+                self._clips_emitted.inc()
+                yield item
+        self._decoder_restarts.inc(self._decoder.restarts - restarts)
+
+    def teardown(self):
+        self._decoder.close()

@@ -7,8 +7,8 @@ and retried files are labelled, and their published rows are dropped. Rows of fi
 as well: the new result is the union of the published one and this run's work, each file once.
 
 Rows written by an older vidlabel are kept in this version's schema (`upgraded`): columns it did not write are
-null, and tables it did not write start empty. The same rule (`needs_labelling`) serves the launcher (to count the
-work) and the pipeline (`KeepUnchanged`).
+null, and tables it did not write start empty. The launcher decides which files to label (`to_label`, once, on
+its one listing); the pipeline's `KeepUnchanged` then keeps every published row of the files it does not label.
 """
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ from vidlabel.transforms.decode import codec_name
 from vidlabel.transforms.rows import to_timestamp
 from vidlabel.transforms.types import VideoFile
 
-REPLACED = "replaced"  # URIs whose published rows give way to new ones
 VERSION_COLUMNS = ["video_uri", "status", "file_size", "file_modified"]
 
 
@@ -59,49 +58,20 @@ def upgraded(row: dict, table: str) -> dict:
     return row
 
 
-class _SplitByVersion(beam.DoFn):
-    """(uri, {"listed": [VideoFile], "published": [Published]}) -> VideoFile to label; uri on REPLACED when a
-    published row gives way."""
-
-    def __init__(self, retry_errors: bool):
-        self._retry_errors = retry_errors
-
-    def process(self, joined):
-        uri, group = joined
-        listed, before = list(group["listed"]), list(group["published"])
-        if not listed:
-            return  # published, not listed this time: kept
-        if not needs_labelling(listed[0], before[0] if before else None, self._retry_errors):
-            return
-        if before:
-            yield beam.pvalue.TaggedOutput(REPLACED, (uri, True))
-        yield listed[0]
-
-
 class KeepUnchanged(beam.PTransform):
-    """PCollection[VideoFile] -> (PCollection[VideoFile] to label, {table: PCollection of kept rows}).
+    """PCollection[VideoFile] to label -> {table: PCollection of the published rows kept}: every published row,
+    upgraded to this version's schema, except those of the files this run labels.
 
     `tables`: the tables the published result holds (an older version's result may lack some)."""
 
-    def __init__(self, published_folder: str, tables: Iterable[str], retry_errors: bool):
+    def __init__(self, published_folder: str, tables: Iterable[str]):
         super().__init__()
         self._published = published_folder.rstrip("/")
         self._tables = tuple(tables)
-        self._retry_errors = retry_errors
 
     def expand(self, files):
         pipeline = files.pipeline
-        before = (
-            pipeline
-            | "ReadPublishedVersions" >> beam.io.ReadFromParquet(f"{self._published}/videos-*.parquet", columns=VERSION_COLUMNS)
-            | "KeyPublishedByUri" >> beam.Map(lambda row: (row["video_uri"], published(row)))
-        )
-        split = (
-            {"listed": files | "KeyListedByUri" >> beam.Map(lambda f: (f.uri, f)), "published": before}
-            | "JoinWithPublished" >> beam.CoGroupByKey()
-            | "NewChangedOrRetried" >> beam.ParDo(_SplitByVersion(self._retry_errors)).with_outputs(REPLACED, main="to_label")
-        )
-        replaced = beam.pvalue.AsDict(split[REPLACED])
+        relabelled = beam.pvalue.AsDict(files | "KeyRelabelledByUri" >> beam.Map(lambda f: (f.uri, True)))
         kept = {}
         for name in schema.TABLES:
             title = name.capitalize()
@@ -110,8 +80,8 @@ class KeepUnchanged(beam.PTransform):
                 continue
             kept[name] = (
                 pipeline
-                | f"ReadPublished{title}" >> beam.io.ReadFromParquet(f"{self._published}/{name}-*.parquet")
-                | f"Keep{title}OfUnchanged" >> beam.Filter(lambda row, gone: row["video_uri"] not in gone, replaced)
+                | f"ReadPublished{title}" >> beam.io.ReadFromParquet(f"{self._published}/{name}-*.parquet", validate=False)
+                | f"Keep{title}OfUnchanged" >> beam.Filter(lambda row, gone: row["video_uri"] not in gone, relabelled)
                 | f"Upgrade{title}Rows" >> beam.Map(upgraded, name)
             )
-        return split.to_label, kept
+        return kept

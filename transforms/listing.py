@@ -4,29 +4,35 @@
 or a glob (every file it matches; local or gs://). `--manifest` takes a text file of URIs, one a line, blank lines
 and `#` comments ignored; relative local paths in it are relative to the manifest's folder.
 
-The same rules serve the launcher (which must count the files and refuse an input that matches nothing before any
-work starts) and the pipeline's `ListVideos` transform.
+Files are listed once, at launch (`list_videos`): the launcher must count them and refuse an input that matches
+nothing before any work starts, and --incremental decides there which of them need labelling. The files to label
+are then written as the job's file list (`write_job_files`, JSON lines in the run's folder, which workers can read
+on every runner: a million URIs cannot travel inside a Dataflow graph), and the pipeline's first step reads it
+back (`ReadJobFiles`), so building the graph does no remote I/O and the progress total is what runs.
 """
 from __future__ import annotations
 
+import concurrent.futures
+import json
 import os
 import posixpath
-import urllib.parse
-from typing import Iterable, NamedTuple
+from typing import Iterable, NamedTuple, Optional
 
 import apache_beam as beam
-from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from vidlabel.transforms.errors import UsageError
+from vidlabel.transforms.storage import escape_glob, has_scheme, is_glob, storage_problem, to_local_path, to_uri
 from vidlabel.transforms.types import VideoFile
 
 DEFAULT_EXTENSIONS = (
     "mp4", "m4v", "mov", "mkv", "webm", "avi", "gif", "mpg", "mpeg", "ts", "mts", "m2ts", "flv", "wmv", "3gp", "ogv",
 )  # fmt: skip
-
-_GLOB_CHARS = set("*?[")
-_FILE_URL = "file://"
+JOB_FILES = "job-files.jsonl"  # in the run's folder: the files this run labels
+# Remote manifest entries: a folder naming at least this many is listed whole (one request per thousand objects);
+# fewer are looked up one by one, in parallel.
+LIST_FOLDER_FROM = 50
 
 
 class InputPattern(NamedTuple):
@@ -34,47 +40,6 @@ class InputPattern(NamedTuple):
 
     pattern: str
     videos_only: bool
-
-
-def has_scheme(path: str) -> bool:
-    return "://" in path
-
-
-def to_uri(path: str) -> str:
-    """The URI a video is known by in every table: absolute, and valid UTF-8 even when the file name is not.
-
-    A local name that is not valid UTF-8 (Python holds its bytes as surrogate escapes) becomes a percent-encoded
-    `file://` URL, reversible with `urllib.parse.unquote_to_bytes`; all other local paths stay plain paths.
-    """
-    if has_scheme(path):
-        return path
-    path = os.path.abspath(path)
-    try:
-        path.encode("utf-8")
-        return path
-    except UnicodeEncodeError:
-        return _FILE_URL + urllib.parse.quote(os.fsencode(path), safe="/")
-
-
-def to_local_path(uri: str) -> str | None:
-    """The local file system path of a URI made by `to_uri`, or None for remote URIs such as gs://."""
-    if uri.startswith(_FILE_URL):
-        return os.fsdecode(urllib.parse.unquote_to_bytes(uri[len(_FILE_URL) :]))
-    return None if has_scheme(uri) else uri
-
-
-def storage_problem(exc: BaseException) -> str:
-    """The cause of a Beam file system error in a few words: the storage client's message, not Beam's wrapping."""
-    inner = getattr(exc, "exception_details", None) or {}
-    causes = [e for e in inner.values() if e is not None] if isinstance(inner, dict) else []
-    while causes and getattr(causes[0], "exception_details", None):
-        causes = [e for e in causes[0].exception_details.values() if e is not None]
-    cause = causes[0] if causes else exc
-    return f"{type(cause).__name__}: {cause}"
-
-
-def is_glob(path: str) -> bool:
-    return any(ch in _GLOB_CHARS for ch in path)
 
 
 def input_pattern(path: str) -> InputPattern:
@@ -105,7 +70,7 @@ def normalise_extensions(extensions: Iterable[str]) -> tuple[str, ...]:
 
 
 def match_files(pattern: InputPattern, extensions: Iterable[str]) -> list[VideoFile]:
-    """The files a pattern matches, with their metadata (the launcher's listing; the pipeline uses `ListVideos`)."""
+    """The files a pattern matches, with their size and modification time."""
     metadata = FileSystems.match([pattern.pattern])[0].metadata_list
     return [
         VideoFile(to_uri(m.path), m.size_in_bytes, m.last_updated_in_seconds)
@@ -134,68 +99,91 @@ def read_manifest(manifest: str) -> list[str]:
     return list(manifest_entries(manifest, text.splitlines()))
 
 
-def escape_glob(path: str) -> str:
-    """A literal path as a Beam file pattern (local glob and GCS fnmatch alike): "clip [1080p].mp4" is one file."""
-    return "".join(f"[{ch}]" if ch in _GLOB_CHARS else ch for ch in path)
+def list_videos(inputs: list[str], manifest: Optional[str], extensions: tuple[str, ...]) -> list[VideoFile]:
+    """Every file the inputs and the manifest name, each once, with its size and modification time, in URI order.
+    Raises UsageError for an input that matches nothing or cannot be listed."""
+    files: dict[str, VideoFile] = {}
+    for path in inputs:
+        if not is_glob(path) and not has_scheme(path) and not os.path.exists(path):
+            raise UsageError(f"--input {path}: no such file or folder")
+        try:
+            pattern = input_pattern(path)
+            found = match_files(pattern, extensions)
+        except OSError as exc:  # Beam's BeamIOError: no permission, no network
+            raise UsageError(f"--input {path}: cannot list it ({storage_problem(exc)})") from exc
+        if not found:
+            what = f"no file with a video extension ({', '.join(extensions)}); change it with --extensions"
+            nothing = "no such object, and no object below it as a folder" if has_scheme(path) else "matched no file"
+            raise UsageError(f"--input {path}: " + (what if pattern.videos_only else nothing))
+        files.update((f.uri, f) for f in found)
+    if manifest:
+        if not FileSystems.exists(manifest):
+            raise UsageError(f"--manifest {manifest}: no such file")
+        entries = read_manifest(manifest)
+        if not entries:
+            raise UsageError(f"--manifest {manifest}: lists no video (only blank lines or # comments)")
+        files.update((f.uri, f) for f in stat_videos([uri for uri in dict.fromkeys(entries) if uri not in files]))
+    return [files[uri] for uri in sorted(files)]
 
 
-def stat_video(uri: str) -> VideoFile:
-    """The file's size and modification time now; both None when it is gone (decoding then reports it)."""
-    local = to_local_path(uri)
-    try:
-        if local is not None:
+def stat_videos(uris: list[str]) -> list[VideoFile]:
+    """Each file's size and modification time now; both None when it is gone (decoding then reports it). Local
+    files are stat'ed. Remote ones are listed a folder at a time where a folder holds many of them, and looked up
+    one by one, in parallel, elsewhere."""
+    found: dict[str, VideoFile] = {}
+    remote: dict[str, list[str]] = {}
+    for uri in uris:
+        local = to_local_path(uri)
+        if local is None:
+            remote.setdefault(uri.rsplit("/", 1)[0], []).append(uri)
+            continue
+        try:
             st = os.stat(local)
-            return VideoFile(uri, st.st_size, st.st_mtime)
-        found = [m for m in FileSystems.match([escape_glob(uri)])[0].metadata_list if m.path == uri]
-    except (OSError, ValueError):  # Beam's BeamIOError is an OSError
-        found = []
-    if not found:
-        return VideoFile(uri, None, None)
-    return VideoFile(uri, found[0].size_in_bytes, found[0].last_updated_in_seconds)
+            found[uri] = VideoFile(uri, st.st_size, st.st_mtime)
+        except OSError:
+            pass
+    dense = [folder for folder, members in remote.items() if len(members) >= LIST_FOLDER_FROM]
+    sparse = [uri for folder, members in remote.items() if len(members) < LIST_FOLDER_FROM for uri in members]
+    patterns = [escape_glob(folder) + "/*" for folder in dense] + [escape_glob(uri) for uri in sparse]
+    wanted = set(uris)
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        for metadata in pool.map(_match_or_nothing, patterns):
+            found.update(
+                (m.path, VideoFile(m.path, m.size_in_bytes, m.last_updated_in_seconds))
+                for m in metadata
+                if m.path in wanted
+            )
+    return [found.get(uri, VideoFile(uri, None, None)) for uri in uris]
 
 
-class ListVideos(beam.PTransform):
-    """PBegin -> PCollection[VideoFile]: every listed file once, with the size and modification time seen when
-    it was listed (what --incremental compares), spread across workers.
+def _match_or_nothing(pattern: str) -> list:
+    try:
+        return FileSystems.match([pattern])[0].metadata_list
+    except (OSError, ValueError):  # Beam's BeamIOError is an OSError: a missing object is decoding's error to report
+        return []
 
-    Pattern matches carry their metadata; manifest entries are looked up one by one. Keying by URI and grouping
-    both keeps each file once (a file named twice, or by two inputs) and breaks fusion, so decoding is spread over
-    all workers instead of running where the listing ran.
-    """
 
-    def __init__(self, inputs: list[str], manifest: str | None, extensions: Iterable[str]):
+def write_job_files(files: Iterable[VideoFile], path: str) -> None:
+    """The files a job labels, one JSON object a line, for `ReadJobFiles` (local or gs://)."""
+    with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        for file in files:
+            f.write((json.dumps(file._asdict()) + "\n").encode("utf-8"))
+
+
+class ReadJobFiles(beam.PTransform):
+    """PBegin -> PCollection[VideoFile]: the files the launcher listed for this job (`write_job_files`), spread
+    across workers: the reshuffle breaks fusion, so decoding runs on every worker instead of where the list was
+    read."""
+
+    def __init__(self, path: str):
         super().__init__()
-        self._patterns = [input_pattern(i) for i in inputs]
-        self._manifest = manifest
-        self._extensions = normalise_extensions(extensions)
+        self._path = path
 
     def expand(self, pbegin):
-        extensions = self._extensions
-        listed = []
-        for videos_only in (True, False):
-            patterns = [p.pattern for p in self._patterns if p.videos_only == videos_only]
-            if not patterns:
-                continue
-            name = "Folder" if videos_only else "File"
-            matched = pbegin | f"{name}Patterns" >> beam.Create(patterns) | f"Match{name}Patterns" >> fileio.MatchAll()
-            if videos_only:
-                matched = matched | "KeepVideoExtensions" >> beam.Filter(lambda m: has_video_extension(m.path, extensions))
-            listed.append(
-                matched
-                | f"{name}Files" >> beam.Map(lambda m: VideoFile(to_uri(m.path), m.size_in_bytes, m.last_updated_in_seconds))
-            )
-        if self._manifest:
-            manifest = self._manifest
-            listed.append(
-                pbegin
-                | "ReadManifest" >> beam.io.ReadFromText(manifest, compression_type=CompressionTypes.UNCOMPRESSED)
-                | "ManifestUris" >> beam.FlatMap(lambda line: manifest_entries(manifest, [line]))
-                | "StatManifestFiles" >> beam.Map(stat_video)
-            )
         return (
-            listed
-            | "AllFiles" >> beam.Flatten()
-            | "KeyByUri" >> beam.Map(lambda f: (f.uri, f))
-            | "GroupByUri" >> beam.GroupByKey()
-            | "EachFileOnce" >> beam.MapTuple(lambda uri, files: next(iter(files)))
+            pbegin
+            # validate=False: the graph is built without touching storage (a dry run works offline)
+            | "ReadFileList" >> beam.io.ReadFromText(self._path, compression_type=CompressionTypes.UNCOMPRESSED, validate=False)
+            | "ToVideoFiles" >> beam.Map(lambda line: VideoFile(**json.loads(line)))
+            | "SpreadOverWorkers" >> beam.Reshuffle()
         )

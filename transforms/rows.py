@@ -24,10 +24,14 @@ class RowContext(NamedTuple):
     all_scores: bool
 
 
+def top_k_indices(probabilities: np.ndarray, k: int) -> np.ndarray:
+    """The indices of the k most probable classes, best first (ties keep classifier order)."""
+    return np.argsort(-probabilities, kind="stable")[:k]
+
+
 def top_k(probabilities: np.ndarray, labels: Sequence[str], k: int) -> list[dict]:
-    """The k most probable classes, best first (ties keep classifier order)."""
-    best = np.argsort(-probabilities, kind="stable")[:k]
-    return [{"label": labels[i], "score": float(probabilities[i])} for i in best]
+    """The k most probable classes as the tables hold them: [{"label", "score"}], best first."""
+    return [{"label": labels[i], "score": float(probabilities[i])} for i in top_k_indices(probabilities, k)]
 
 
 def prediction_row(key: ClipKey, probabilities: np.ndarray, ctx: RowContext) -> dict:
@@ -46,8 +50,8 @@ class VideoTopK(beam.CombineFn):
 
     As a CombineFn it is pre-combined where the clips are scored, and it ends in the k classes rather than the
     average: what crosses the shuffle is one partial sum per video, sent as float32 (`compact`), and what is joined
-    into the videos table is k (label, score) pairs. Sending 600-class float64 averages through two shuffles was
-    most of the memory a run over 1,000 short files grew by (bench/README.md, "Cost curve and flat memory").
+    into the videos table is k (label, score) pairs. Sending full class averages through two shuffles instead made
+    memory grow with the number of files.
     """
 
     def __init__(self, labels: Sequence[str], k: int):

@@ -1,11 +1,11 @@
-"""Step 2, isolated: every video is decoded in a child process, so a hostile file costs one error row, not the job.
+"""Process isolation for decoding: every video is decoded in a child process, so a hostile file costs one error row.
 
 FFmpeg is native code. A crafted or damaged file can crash it (a segfault kills the whole Python process), make it
 wait forever (a FIFO named like a video, a decoder stuck in a loop) or make it allocate without bound (a header
 declaring a 60000x60000 frame). Inside a Beam worker any of these takes the worker down; the runner then retries
-the bundle, meets the same file again, and the job fails. So `DecodeClips` hands each video to a `DecoderProcess`:
-a child Python process that runs `decode.decode_video` under an address-space limit and streams the clips back
-over a socket. The parent waits at most `--decode_timeout_seconds` for each clip; a child that dies, hangs or
+the bundle, meets the same file again, and the job fails. So `decode.DecodeClips` hands each video to a
+`DecoderProcess`: a child Python process that runs `decode.decode_video` under an address-space limit and streams
+the clips back over a socket. The parent waits at most `--decode_timeout_seconds` for each clip; a child that dies, hangs or
 runs out of memory is replaced, and the video gets one error row (stage "decoder").
 
 The child is started once per DoFn instance (`setup`) and decodes one video after another; it is restarted only
@@ -22,13 +22,7 @@ import sys
 from multiprocessing.connection import Connection
 from typing import Iterator, Optional
 
-import apache_beam as beam
-from apache_beam.metrics import Metrics
-
-from vidlabel.transforms.types import ClipSpec, DecodeLimits, VideoError, VideoFile, VideoInfo
-
-VIDEO_INFO = "video_info"
-VIDEO_ERROR = "video_error"
+from vidlabel.transforms.types import ClipSpec, DecodeLimits, VideoError, VideoInfo
 
 _PR_SET_PDEATHSIG = 1  # Linux prctl: signal the child when its parent dies
 
@@ -119,40 +113,6 @@ def describe_exit(status: int) -> str:
     return f"the decoder process exited with status {status} while decoding this file"
 
 
-class DecodeClips(beam.DoFn):
-    """VideoFile -> (ClipKey, uint8 [T, H, W, 3]) per clip, then one VideoInfo (tag "video_info") or one VideoError
-    (tag "video_error") for the file, decoded in this instance's decoder process."""
-
-    def __init__(self, spec: ClipSpec, limits: DecodeLimits = DecodeLimits()):
-        self._spec = spec
-        self._limits = limits
-        self._videos_ok = Metrics.counter(self.__class__, "videos_ok")
-        self._videos_failed = Metrics.counter(self.__class__, "videos_failed")
-        self._decoder_restarts = Metrics.counter(self.__class__, "decoder_restarts")
-        self._clips_emitted = Metrics.counter(self.__class__, "clips_emitted")
-
-    def setup(self):
-        self._decoder = DecoderProcess(self._spec, self._limits)
-        self._decoder.start()
-
-    def process(self, video: VideoFile):
-        restarts = self._decoder.restarts
-        for item in self._decoder.decode(video.uri):
-            if isinstance(item, VideoInfo):
-                self._videos_ok.inc()
-                yield beam.pvalue.TaggedOutput(VIDEO_INFO, item)
-            elif isinstance(item, VideoError):
-                self._videos_failed.inc()
-                yield beam.pvalue.TaggedOutput(VIDEO_ERROR, item)
-            else:
-                self._clips_emitted.inc()
-                yield item
-        self._decoder_restarts.inc(self._decoder.restarts - restarts)
-
-    def teardown(self):
-        self._decoder.close()
-
-
 def serve(fd: int) -> None:
     """The child's loop: receive (spec, limits) once, then decode each URI received until the parent hangs up."""
     if sys.platform.startswith("linux"):  # die with the worker, even mid-hang, instead of lingering as an orphan
@@ -163,8 +123,8 @@ def serve(fd: int) -> None:
 
     conn = Connection(fd)
     spec, limits = conn.recv()
-    # The limit is counted above what the process already holds (Python, FFmpeg, Beam's file systems: ~1.7 GB of
-    # address space here, mostly reserved and unused), so the flag means "what one video may take".
+    # The limit is counted above what the process already holds (Python, FFmpeg, Beam's file systems: mostly
+    # reserved and unused address space), so the flag means "what one video may take".
     if sys.platform.startswith("linux"):  # elsewhere RLIMIT_AS is not enforced; the timeout still applies
         limit = _address_space() + limits.memory_mb * 2**20
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))

@@ -1,4 +1,4 @@
-"""The typed elements that flow through the pipeline, and the MoViNet variants as data.
+"""The typed elements that flow through the pipeline.
 
 One video's path: a `VideoFile` (listing) -> (ClipKey, uint8 RGB frames [T, H, W, 3]) per clip plus exactly
 one `VideoInfo` or `VideoError` (decoding) -> class probabilities per clip (inference) -> rows (Parquet).
@@ -8,25 +8,6 @@ from __future__ import annotations
 from typing import NamedTuple, Optional
 
 
-
-class VariantSpec(NamedTuple):
-    """What a MoViNet variant expects: frames per second and square input resolution (Model Garden's eval setup)."""
-
-    fps: float
-    resolution: int
-
-
-MOVINET_VARIANTS = {
-    "a0": VariantSpec(fps=5, resolution=172),
-    "a1": VariantSpec(fps=5, resolution=172),
-    "a2": VariantSpec(fps=5, resolution=224),
-    "a3": VariantSpec(fps=12, resolution=256),
-    "a4": VariantSpec(fps=8, resolution=290),
-    "a5": VariantSpec(fps=12, resolution=320),
-}
-
-# The published models were trained and evaluated on 10-second Kinetics clips.
-PUBLISHED_CLIP_SECONDS = 10.0
 
 RESIZE_MODES = ("crop", "stretch")
 

@@ -22,6 +22,8 @@ from typing import Callable, NamedTuple
 import av
 import numpy as np
 
+from vidlabel.transforms.errors import EXIT_OK, UsageError
+
 MOTION_CLASSES = ("move_left", "move_right", "move_up", "move_down", "rotate_clockwise", "rotate_anticlockwise",
                   "grow", "shrink")  # fmt: skip
 COLOUR_CLASSES = ("red", "blue")
@@ -223,12 +225,12 @@ def main(argv: list[str]) -> int:
     classes = [c.strip() for c in args.classes.split(",") if c.strip()]
     unknown = sorted(set(classes) - set(CLASSES))
     if unknown or not classes:
-        parser().error(f"--classes: unknown {', '.join(unknown) or '(none given)'}; choose from {', '.join(CLASSES)}")
+        raise UsageError(f"--classes: unknown {', '.join(unknown) or '(none given)'}; choose from {', '.join(CLASSES)}")
     if args.videos_per_class < 1 or not 0 < args.min_seconds <= args.max_seconds:
-        parser().error("--videos_per_class must be >= 1 and 0 < --min_seconds <= --max_seconds")
+        raise UsageError("--videos_per_class must be >= 1 and 0 < --min_seconds <= --max_seconds")
     with tqdm(total=len(classes) * args.videos_per_class, desc="rendering", unit="video") as bar:
         written = render_dataset(
             args.out, classes, args.videos_per_class, args.seed, (args.min_seconds, args.max_seconds), bar
         )
     print(f"wrote {len(written)} videos of {len(classes)} classes to {args.out}")
-    return 0
+    return EXIT_OK

@@ -1,8 +1,8 @@
-"""Part of step 3 for base models: run a base SavedModel's depthwise 3D convolutions fast on CPU.
+"""The base-model rewrite for CPU: run a SavedModel's depthwise 3D convolutions as per-tap 2D ones, same outputs.
 
 MoViNet base models (A0-A5) build each depthwise 3D convolution as a grouped `Conv3D` (Model Garden's
-`nn_layers.Conv3D` with `groups=channels`, compiled with XLA), and XLA's CPU kernel for grouped convolutions runs at
-~0.15 GFLOP/s: a published A0 base model scores ~5 frames/s on two cores. The same convolution is exactly a sum,
+`nn_layers.Conv3D` with `groups=channels`, compiled with XLA), and XLA's CPU kernel for grouped convolutions is very slow (bench/README.md
+gives the figures). The same convolution is exactly a sum,
 over its temporal taps, of 2D depthwise convolutions of time-shifted frames, and TensorFlow's 2D depthwise kernel
 is fast. So `fast_serving_function` takes a loaded SavedModel's `serving_default`, freezes it with its own
 variables, and rewrites every depthwise `Conv3D` in the frozen graph as that sum. The result needs neither Model

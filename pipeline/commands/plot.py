@@ -17,11 +17,13 @@ from typing import Iterator
 
 import numpy as np
 
-from vidlabel.pipeline.options import UsageError
+from vidlabel import movinet
+from vidlabel.movinet.classifiers import load_classifier, softmax
 from vidlabel.pipeline.plan import clip_spec
-from vidlabel.transforms import clips, models
-from vidlabel.transforms.decode import DecodeFacts, on_video_stream, sampled_frames, to_model_frame
-from vidlabel.transforms.handlers import load_classifier, softmax
+from vidlabel.transforms import clips
+from vidlabel.transforms.decode import on_video_stream, sampled_frames, to_model_frame
+from vidlabel.transforms.errors import EXIT_OK, UsageError
+from vidlabel.transforms.rows import top_k_indices
 from vidlabel.transforms.types import ClipSpec
 
 DISPLAY_HEIGHT = 240  # pixels of the video panel
@@ -43,20 +45,13 @@ def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     kind = os.path.splitext(args.out)[1].lower().lstrip(".")
     if kind not in ("gif", "mp4", "png"):
-        parser().error(f"--out {args.out}: give a .gif, .mp4 or .png file")
-    try:
-        located = models.locate_model(args.model)
-        signature = models.read_signature(located.path, located.metadata.output_key)
-        labels = models.load_labels(args.label_file, located)
-    except models.ModelError as exc:
-        parser().error(str(exc))
-    flags = argparse.Namespace(  # the rules of `vidlabel run`, non-overlapping clips of the model's length
-        model=args.model, fps=args.fps, resolution=args.resolution, clip_seconds=None, stride_seconds=None, resize="crop"
-    )
-    try:
-        spec = clip_spec(flags, located.metadata, signature.input_shape)
-    except UsageError as exc:
-        parser().error(str(exc))
+        raise UsageError(f"--out {args.out}: give a .gif, .mp4 or .png file")
+    located = movinet.locate_model(args.model)
+    signature = movinet.read_signature(located.path, located.metadata.output_key)
+    labels = movinet.load_labels(args.label_file, located)
+    # The rules of `vidlabel run`, with non-overlapping clips of the model's length.
+    spec = clip_spec(located.metadata, signature.input_shape, model_name=args.model, fps=args.fps,
+                     resolution=args.resolution)  # fmt: skip
     classifier = load_classifier(located.path, signature)
     timeline = probabilities_over_time(args.video, classifier, spec)
     how = "per frame, states carried" if classifier.streams else f"per clip of {spec.clip_frames / spec.fps:g} s"
@@ -66,14 +61,14 @@ def main(argv: list[str]) -> int:
     else:
         animate(timeline, labels, args.top_k, args.out, spec.fps, title)
     print(f"vidlabel plot: wrote {args.out}")
-    return 0
+    return EXIT_OK
 
 
 def probabilities_over_time(video: str, classifier, spec: ClipSpec) -> Iterator[tuple[float, np.ndarray, np.ndarray]]:
     """(seconds, upright display frame uint8 [h, w, 3], probabilities [C]) per model frame, decoded as it goes."""
 
     def sampled(container, stream):  # the stream `vidlabel run` labels, with the same fallback
-        return sampled_frames(container, stream, spec.fps, DecodeFacts())
+        return sampled_frames(container, stream, spec.fps)
 
     ticks = ((frame, n) for frame, _, n in on_video_stream(video, sampled))
     expanded = ((frame, clips.model_input(to_model_frame(frame, spec))) for frame, n in ticks for _ in range(n))
@@ -109,7 +104,7 @@ def display_frame(frame) -> np.ndarray:
     return np.ascontiguousarray(clips.rotate_upright(rgb, rotation))
 
 
-def animate(timeline, labels, top_k: int, out: str, fps: float, title: str) -> None:
+def animate(timeline, labels, k: int, out: str, fps: float, title: str) -> None:
     """Draws and encodes one output frame per model frame; nothing but the current frame is kept."""
     import av
     import matplotlib
@@ -130,7 +125,7 @@ def animate(timeline, labels, top_k: int, out: str, fps: float, title: str) -> N
         stream = container.add_stream(codec, rate=rate)
         stream.pix_fmt = pix_fmt
         for seconds, shown, probabilities in timeline:
-            best = np.argsort(-probabilities, kind="stable")[:top_k]
+            best = top_k_indices(probabilities, k)
             first = image is None
             if first:
                 image = ax_video.imshow(shown)
@@ -154,7 +149,7 @@ def animate(timeline, labels, top_k: int, out: str, fps: float, title: str) -> N
     plt.close(fig)
 
 
-def draw_timeline(timeline, labels, top_k: int, out: str, title: str) -> None:
+def draw_timeline(timeline, labels, k: int, out: str, title: str) -> None:
     """A PNG of the classes that reach the highest probabilities, over the video's time in seconds. Values are drawn
     as steps: each holds until the next model frame (or, with a base model, over its whole clip), so no slope suggests
     a change the model did not report."""
@@ -164,8 +159,8 @@ def draw_timeline(timeline, labels, top_k: int, out: str, title: str) -> None:
     import matplotlib.pyplot as plt
 
     times, rows = zip(*((t, p.astype(np.float32)) for t, p in timeline))
-    probabilities = np.stack(rows)  # [ticks, C]: 7 MB for 10 minutes at 5 fps, 600 classes
-    best = np.argsort(-probabilities.max(axis=0), kind="stable")[:top_k]
+    probabilities = np.stack(rows)  # [ticks, C] float32: the only thing kept of the video
+    best = top_k_indices(probabilities.max(axis=0), k)  # the classes whose peak is highest
     fig, ax = plt.subplots(figsize=(11, 3.5), dpi=100)
     for i in best:
         ax.plot(times, probabilities[:, i], label=labels[i], linewidth=1.2, drawstyle="steps-post")

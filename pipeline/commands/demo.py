@@ -13,7 +13,9 @@ import shutil
 import sys
 import time
 
-from vidlabel.pipeline import synth
+from vidlabel.pipeline.commands import finetune, synth
+from vidlabel.transforms.errors import EXIT_OK
+from vidlabel.transforms.storage import atomic_folder
 
 # Directions and size changes: learnt to >= 95% held-out in the demo's budget. Rotation direction is harder from
 # scratch at 48 px (about 50% on the two rotation classes in the same budget); add them with --classes.
@@ -58,7 +60,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
-    from vidlabel.pipeline import cli, finetune
+    from vidlabel.pipeline import cli  # the driver: imported when the demo runs, not when its flags are read
 
     p = parser()
     if "--quick" in argv:
@@ -80,20 +82,16 @@ def main(argv: list[str]) -> int:
         if os.path.isdir(folder):
             print(f"reusing {folder} (pass --fresh to render again)")
             continue
-        status = synth.main(["--out", folder + ".partial", "--classes", args.classes,
-                             "--videos_per_class", str(count), "--seed", str(seed)])  # fmt: skip
-        if status:
-            return status
-        os.replace(folder + ".partial", folder)
+        with atomic_folder(folder) as partial:
+            synth.main(["--out", partial, "--classes", args.classes, "--videos_per_class", str(count), "--seed",
+                        str(seed)])  # fmt: skip
 
     step(2, "fine-tuning MoViNet A0 (causal (2+1)D, random start) on the training videos")
     if os.path.isdir(model_dir):
         print(f"reusing {model_dir} (pass --fresh to train again)")
     else:
-        status = finetune.main(["--data", train_dir, "--out", model_dir, "--epochs", str(args.epochs),
-                                "--resolution", str(args.resolution), "--seed", str(args.seed)])  # fmt: skip
-        if status:
-            return status
+        finetune.main(["--data", train_dir, "--out", model_dir, "--epochs", str(args.epochs), "--resolution",
+                       str(args.resolution), "--seed", str(args.seed)])  # fmt: skip
 
     step(3, "labelling the held-out videos with the pipeline")
     status = cli.run(["--model", model_dir, "--input", heldout_dir, "--output", tables_dir, "--overwrite"])
@@ -117,4 +115,4 @@ def main(argv: list[str]) -> int:
     print(f"Query it yourself in Python ({sys.executable}; DuckDB comes with vidlabel):\n"
           f"  import duckdb; duckdb.sql(\"{clips_query}\").show()")
     sys.stdout.flush()
-    return 0
+    return EXIT_OK

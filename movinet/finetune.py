@@ -1,4 +1,4 @@
-"""`vidlabel finetune`: teach MoViNet your own classes from labelled videos, for `vidlabel run --model OUT`.
+"""Fine-tuning MoViNet on labelled videos (`vidlabel finetune`), for `vidlabel run --model OUT`.
 
 This is the fine-tuning section of the MoViNet tutorial, with vidlabel's own reading of the videos:
 1. The data is `DATA/<class>/<videos>` (one sub-folder per class) or a CSV manifest of `uri,label` lines, local or
@@ -19,7 +19,6 @@ This is the fine-tuning section of the MoViNet tutorial, with vidlabel's own rea
 """
 from __future__ import annotations
 
-import argparse
 import concurrent.futures
 import contextlib
 import csv
@@ -27,17 +26,21 @@ import io
 import json
 import multiprocessing
 import os
-import shutil
 import sys
 import time
 from typing import NamedTuple, Optional
 
 import numpy as np
 
-from vidlabel.pipeline import __version__
-from vidlabel.transforms import depthwise, listing, models
-from vidlabel.transforms.clips import clip_frame_count
-from vidlabel.transforms.types import MOVINET_VARIANTS, ClipSpec
+from vidlabel.movinet import depthwise
+from vidlabel.movinet.export import build_classifier, export
+from vidlabel.movinet.metadata import ModelMetadata
+from vidlabel.movinet.signature import read_signature
+from vidlabel.movinet.source import locate_model
+from vidlabel.transforms import listing
+from vidlabel.transforms.errors import ModelError, UsageError
+from vidlabel.transforms.storage import atomic_folder, has_scheme, to_local_path
+from vidlabel.transforms.types import ClipSpec
 
 
 class LabelledVideo(NamedTuple):
@@ -75,7 +78,7 @@ def list_labelled_videos(data: str, extensions=listing.DEFAULT_EXTENSIONS) -> li
 
     if data.lower().endswith(".csv"):
         if not FileSystems.exists(data):
-            raise ValueError(f"--data {data}: no such file")
+            raise UsageError(f"--data {data}: no such file")
         with FileSystems.open(data, compression_type=CompressionTypes.UNCOMPRESSED) as f:
             rows = list(csv.reader(io.StringIO(f.read().decode("utf-8"))))
         videos = []
@@ -85,17 +88,17 @@ def list_labelled_videos(data: str, extensions=listing.DEFAULT_EXTENSIONS) -> li
             if number == 1 and [c.strip().lower() for c in row] == ["uri", "label"]:
                 continue  # header
             if len(row) != 2 or not row[1].strip():
-                raise ValueError(f"--data {data} line {number}: expected `uri,label`, got {','.join(row)!r}")
+                raise UsageError(f"--data {data} line {number}: expected `uri,label`, got {','.join(row)!r}")
             uri = next(iter(listing.manifest_entries(data, [row[0]])))
             videos.append(LabelledVideo(uri, row[1].strip()))
         return videos
     pattern = listing.input_pattern(data)
     if not pattern.videos_only:
-        raise ValueError(f"--data {data}: expected a folder with one sub-folder per class, or a .csv manifest")
-    root = data.rstrip("/") if listing.has_scheme(data) else os.path.abspath(data)
+        raise UsageError(f"--data {data}: expected a folder with one sub-folder per class, or a .csv manifest")
+    root = data.rstrip("/") if has_scheme(data) else os.path.abspath(data)
     videos = []
     for uri in (f.uri for f in listing.match_files(pattern, extensions)):
-        path = listing.to_local_path(uri) or uri
+        path = to_local_path(uri) or uri
         parts = path[len(root) + 1 :].replace(os.sep, "/").split("/")
         if len(parts) >= 2:  # videos directly in DATA have no class
             videos.append(LabelledVideo(uri, parts[0]))
@@ -124,7 +127,7 @@ def video_clip_frames(uri: str, spec: ClipSpec) -> tuple[str, list, Optional[str
     from vidlabel.transforms import decode
 
     def clips(container, stream):  # the stream `vidlabel run` labels, with the same fallback
-        return decode.video_clips(uri, container, stream, spec, decode.DecodeFacts())
+        return decode.video_clips(uri, container, stream, spec)
 
     try:
         frames = [
@@ -169,8 +172,6 @@ def read_clips(videos: list[LabelledVideo], classes: list[str], spec: ClipSpec, 
 
 def training_model(config: TrainingConfig, num_classes: int, init: Optional[str]):
     """The classifier to train: `--mode`'s network without external states, backbone from `--init` if given."""
-    from vidlabel.pipeline.export_model import build_classifier
-
     shape = [None, config.clip_frames, config.resolution, config.resolution, 3]
     model = build_classifier(config.variant, config.mode, num_classes, config.seed, shape, external_states=False)
     model.build([1] + shape[1:])
@@ -213,8 +214,6 @@ def pretrained_backbone(init: str, config: TrainingConfig):
     mismatch: fine-tuning silently from random weights would waste hours."""
     import tensorflow as tf
 
-    from vidlabel.pipeline.export_model import build_classifier
-
     prefix = tf.train.latest_checkpoint(init) if os.path.isdir(init) else init
     is_checkpoint = prefix and tf.io.gfile.exists(prefix + ".index")
     if is_checkpoint:  # the tutorial's way: tf.train.Checkpoint(model=...) over the 600-class classifier
@@ -223,17 +222,17 @@ def pretrained_backbone(init: str, config: TrainingConfig):
         try:
             tf.train.Checkpoint(model=source).restore(prefix).assert_existing_objects_matched()
         except (AssertionError, ValueError, tf.errors.OpError) as exc:
-            raise models.ModelError(
+            raise ModelError(
                 f"--init {init}: not a MoViNet {config.variant} {config.mode} checkpoint ({str(exc)[:300]})"
             ) from exc
         return source.backbone
-    located = models.locate_model(init)
+    located = locate_model(init)
     if not os.path.isdir(located.path):
-        raise models.ModelError(f"--init {init}: a TFLite model cannot be trained; give its SavedModel or checkpoint")
-    signature = models.read_signature(located.path, located.metadata.output_key)
+        raise ModelError(f"--init {init}: a TFLite model cannot be trained; give its SavedModel or checkpoint")
+    signature = read_signature(located.path, located.metadata.output_key)
     architecture = located.metadata.architecture or located.metadata.mode
     if located.metadata.variant not in (None, config.variant) or architecture != config.mode:
-        raise models.ModelError(
+        raise ModelError(
             f"--init {init} is a MoViNet {located.metadata.variant} {architecture} network; this run trains "
             f"{config.variant} {config.mode}: pass --variant {located.metadata.variant} --mode {architecture}"
         )
@@ -248,7 +247,7 @@ def pretrained_backbone(init: str, config: TrainingConfig):
     try:  # a SavedModel's variables are a checkpoint whose root is the saved model object
         source.load_weights(os.path.join(located.path, "variables", "variables")).assert_existing_objects_matched()
     except (AssertionError, ValueError, tf.errors.OpError) as exc:
-        raise models.ModelError(
+        raise ModelError(
             f"--init {init}: its weights do not fit a MoViNet {config.variant} {config.mode} network ({str(exc)[:300]})"
         ) from exc
     return source.backbone
@@ -313,8 +312,6 @@ def fit(model, config: TrainingConfig, train: ClipSet, validation: ClipSet, log=
 def export_trained(model, out: str, config: TrainingConfig, classes: list[str], *, source: str, record: dict,
                    stream: bool, tflite: bool) -> None:  # fmt: skip
     """OUT: whole-clip SavedModel; OUT/stream (+ model.tflite): the stream forms of the same weights."""
-    from vidlabel.pipeline.export_model import build_classifier, export
-
     common = dict(
         variant=config.variant, fps=config.fps, resolution=config.resolution, clip_frames=config.clip_frames,
         num_classes=len(classes), architecture=config.mode, source=source,
@@ -326,107 +323,65 @@ def export_trained(model, out: str, config: TrainingConfig, classes: list[str], 
     whole_clip = build_classifier(config.variant, config.mode, len(classes), external_states=False)
     whole_clip.build([1, config.clip_frames, config.resolution, config.resolution, 3])
     whole_clip.set_weights(weights)
-    staging = out.rstrip("/") + ".model"  # OUT appears whole or not at all
-    shutil.rmtree(staging, ignore_errors=True)  # left by a killed run
-    export(staging, models.ModelMetadata(mode="base", output_key="classifier_head", **common), whole_clip,
-           labels=classes, extra_files={"training.json": json.dumps(record, indent=2) + "\n"})  # fmt: skip
-    if stream or tflite:
-        streaming = build_classifier(config.variant, "stream", len(classes))
-        shape = [1, 1, config.resolution, config.resolution, 3]
-        streaming({**streaming.init_states(shape), "image": np.zeros(shape, np.float32)})
-        streaming.set_weights(weights)
-        export(os.path.join(staging, "stream"), models.ModelMetadata(mode="stream", output_key="logits", **common),
-               streaming, labels=classes, tflite="float32" if tflite else None)  # fmt: skip
-    if os.path.exists(out):
-        os.rmdir(out)  # empty, checked at start
-    os.replace(staging, out)
+    with atomic_folder(out) as folder:
+        export(folder, ModelMetadata(mode="base", output_key="classifier_head", **common), whole_clip,
+               labels=classes, extra_files={"training.json": json.dumps(record, indent=2) + "\n"})  # fmt: skip
+        if stream or tflite:
+            streaming = build_classifier(config.variant, "stream", len(classes))
+            shape = [1, 1, config.resolution, config.resolution, 3]
+            streaming({**streaming.init_states(shape), "image": np.zeros(shape, np.float32)})
+            streaming.set_weights(weights)
+            os.makedirs(os.path.join(folder, "stream"))
+            export(os.path.join(folder, "stream"), ModelMetadata(mode="stream", output_key="logits", **common),
+                   streaming, labels=classes, tflite="float32" if tflite else None)  # fmt: skip
 
 
-# --- the command -----------------------------------------------------------------------------------------------------
+# --- 6. all of it ----------------------------------------------------------------------------------------------------
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="vidlabel finetune",
-        description="Train MoViNet on your own labelled videos; the result runs with `vidlabel run --model OUT`.",
-    )
-    p.add_argument("--data", required=True,
-                   help="A folder with one sub-folder of videos per class, or a CSV manifest of uri,label (local or "
-                        "gs://).")  # fmt: skip
-    p.add_argument("--out", required=True, help="Model folder to write (must not exist, or be empty).")
-    p.add_argument("--variant", choices=sorted(MOVINET_VARIANTS), default="a0")
-    p.add_argument("--mode", choices=models.MODES, default="stream",
-                   help="Network: stream = causal (2+1)D (default; ~2x faster to train on CPU than base, exportable as stream "
-                        "and TFLite), base = 3D convolutions as the published base models.")  # fmt: skip
-    p.add_argument("--init", help="Start from this model's backbone: a Model Garden checkpoint (prefix or folder), a "
-                                  "MoViNet SavedModel folder (local or gs://), an alias such as a0-stream, or a hub "
-                                  "handle. Default: random weights.")  # fmt: skip
-    p.add_argument("--fps", type=float, default=8.0, help="Model frames per second (default 8).")
-    p.add_argument("--resolution", type=int, default=64, help="Square input side in pixels (default 64: CPU-sized).")
-    p.add_argument("--clip_seconds", type=float, default=1.0, help="Clip length in seconds (default 1).")
-    p.add_argument("--epochs", type=int, default=15)
-    p.add_argument("--batch_size", type=int, default=8)
-    p.add_argument("--learning_rate", type=float, default=2e-3)
-    p.add_argument("--validation_split", type=float, default=0.2, help="Share of each class's videos held out.")
-    p.add_argument("--seed", type=int, default=0, help="Seeds the split, the first weights and the shuffling.")
-    p.add_argument("--stream", action="store_true", help="Also export OUT/stream (stream SavedModel); --mode stream.")
-    p.add_argument("--tflite", action="store_true", help="Also export OUT/stream/model.tflite; --mode stream.")
-    return p
-
-
-def main(argv: list[str]) -> int:
-    p = parser()
-    args = p.parse_args(argv)
-    if os.path.exists(args.out) and os.listdir(args.out):
-        p.error(f"--out {args.out} already exists and is not empty; choose a new folder")
-    if (args.stream or args.tflite) and args.mode != "stream":
-        p.error("--stream and --tflite export the causal network: use --mode stream")
-    if args.fps <= 0 or args.resolution < 8 or args.epochs < 1 or args.batch_size < 1 or args.learning_rate <= 0:
-        p.error("--fps, --epochs, --batch_size and --learning_rate must be positive and --resolution >= 8")
-    if not 0 <= args.validation_split < 1:
-        p.error("--validation_split must be in [0, 1)")
-    try:
-        videos = list_labelled_videos(args.data)
-    except (ValueError, OSError) as exc:
-        p.error(str(exc))
+def finetune(
+    data: str,
+    out: str,
+    config: TrainingConfig,
+    *,
+    init: Optional[str] = None,
+    validation_split: float = 0.2,
+    stream: bool = False,
+    tflite: bool = False,
+    about: Optional[dict] = None,
+    log=print,
+) -> dict:
+    """Lists, splits and reads the labelled videos, trains, and exports the best epoch to OUT; returns the training
+    record (also written as OUT/training.json, with `about` merged in first)."""
+    videos = list_labelled_videos(data)
     classes = sorted({v.label for v in videos})
     if len(classes) < 2:
-        p.error(f"--data {args.data}: found {len(videos)} videos in {len(classes)} classes; need at least 2 classes")
-
-    clip_frames = clip_frame_count(args.clip_seconds, args.fps)
-    config = TrainingConfig(args.variant, args.mode, args.fps, args.resolution, clip_frames, args.epochs,
-                            args.batch_size, args.learning_rate, args.seed)  # fmt: skip
+        raise UsageError(f"--data {data}: found {len(videos)} videos in {len(classes)} classes; need at least 2 classes")
     started = time.time()
-    try:  # before decoding: a bad --init must not cost the time of reading the data
-        model = training_model(config, len(classes), args.init)
-    except models.ModelError as exc:
-        print(f"vidlabel finetune: {exc}", file=sys.stderr)
-        return 2
-    print(f"{len(videos)} videos in {len(classes)} classes: {', '.join(classes)}", flush=True)
-    train_videos, val_videos = split_videos(videos, args.validation_split, args.seed)
-    spec = ClipSpec(fps=args.fps, resolution=args.resolution, clip_frames=clip_frames, stride_frames=clip_frames)
-    train, skipped = read_clips(train_videos, classes, spec._replace(stride_frames=max(1, clip_frames // 2)), "train")
+    model = training_model(config, len(classes), init)  # before decoding: a bad --init costs no reading time
+    log(f"{len(videos)} videos in {len(classes)} classes: {', '.join(classes)}")
+    train_videos, val_videos = split_videos(videos, validation_split, config.seed)
+    spec = ClipSpec(config.fps, config.resolution, config.clip_frames, config.clip_frames)
+    train, skipped = read_clips(train_videos, classes, spec._replace(stride_frames=max(1, config.clip_frames // 2)), "train")
     validation, val_skipped = read_clips(val_videos, classes, spec, "validation")
     for uri, why in skipped + val_skipped:
-        print(f"skipped {uri}: {why}", file=sys.stderr)
+        log(f"skipped {uri}: {why}")
     if not len(train.labels):
-        print("vidlabel finetune: no training clip could be read", file=sys.stderr)
-        return 1
-    print(f"{len(train.labels)} training clips from {len(train_videos)} videos, {len(validation.labels)} validation "
-          f"clips from {len(val_videos)} videos ({clip_frames} frames of {args.resolution} px at {args.fps:g} fps)",
-          flush=True)  # fmt: skip
+        raise UsageError(f"--data {data}: no training clip could be read (see the skipped videos above)")
+    log(f"{len(train.labels)} training clips from {len(train_videos)} videos, {len(validation.labels)} validation "
+        f"clips from {len(val_videos)} videos ({config.clip_frames} frames of {config.resolution} px at "
+        f"{config.fps:g} fps)")  # fmt: skip
 
     train_started = time.time()
     with depthwise_layers_as_2d():
-        history = fit(model, config, train, validation, log=lambda line: print(line, flush=True))
-    train_seconds = time.time() - train_started
+        history = fit(model, config, train, validation, log=log)
     best = max(history, key=lambda row: row.get("val_accuracy", row["accuracy"]))
     record = {
-        "vidlabel_version": __version__,
-        "data": args.data,
+        **(about or {}),
+        "data": data,
         "classes": classes,
         "config": config._asdict(),
-        "init": args.init or f"random weights (seed {args.seed})",
+        "init": init or f"random weights (seed {config.seed})",
         "train_videos": len(train_videos),
         "validation_videos": len(val_videos),
         "train_clips": int(len(train.labels)),
@@ -434,15 +389,10 @@ def main(argv: list[str]) -> int:
         "skipped_videos": [{"uri": uri, "why": why} for uri, why in skipped + val_skipped],
         "best_epoch": best["epoch"],
         "history": history,
-        "train_seconds": train_seconds,
+        "train_seconds": time.time() - train_started,
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
     }
-    print("exporting the best epoch ...", flush=True)
-    source = f"vidlabel finetune on {args.data} from {record['init']}"
-    export_trained(model, args.out, config, classes, source=source, record=record, stream=args.stream,
-                   tflite=args.tflite)  # fmt: skip
-    val = f", validation accuracy {best['val_accuracy']:.3f}" if "val_accuracy" in best else ""
-    print(f"best epoch {best['epoch']}{val}; trained in {train_seconds:.0f} s, {time.time() - started:.0f} s in all")
-    print(f"model written to {args.out}; label videos with: ./run_local.sh --model {args.out} --input VIDEOS --output "
-          "OUT (or `vidlabel run ...` in the activated environment)")
-    return 0
+    log("exporting the best epoch ...")
+    source = f"vidlabel finetune on {data} from {record['init']}"
+    export_trained(model, out, config, classes, source=source, record=record, stream=stream, tflite=tflite)
+    return record

@@ -1,0 +1,51 @@
+"""What vidlabel needs to know about a model besides its weights: `vidlabel.json` beside the SavedModel.
+
+Models exported by `vidlabel export-model` or `vidlabel finetune` carry `vidlabel.json` (variant, mode, rate,
+resolution, clip length, which output holds the logits) and `labels.txt` beside the SavedModel, and `model.tflite`
+when asked for. Published models carry neither; their metadata comes from their name (`published.py`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Optional
+
+METADATA_FILE = "vidlabel.json"
+LABELS_FILE = "labels.txt"
+TFLITE_FILE = "model.tflite"
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelMetadata:
+    """What vidlabel needs to know about a model besides its weights (`vidlabel.json`)."""
+
+    variant: Optional[str] = None
+    mode: str = "base"  # the interface: "base" scores whole clips, "stream" carries states frame to frame
+    architecture: Optional[str] = None  # the network, when it differs from `mode`: a fine-tuned causal (2+1)D
+    # "stream" network exported with a whole-clip ("base") interface
+    fps: Optional[float] = None
+    resolution: Optional[int] = None
+    clip_frames: Optional[int] = None
+    num_classes: Optional[int] = None
+    output_key: Optional[str] = None
+    source: Optional[str] = None  # how the weights were made: checkpoint path, "random (seed N)", hub handle
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "ModelMetadata":
+        data = json.loads(text)
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def read_metadata(local_path: str) -> ModelMetadata:
+    """`vidlabel.json` in a SavedModel folder, or beside a .tflite file."""
+    folder = local_path if os.path.isdir(local_path) else os.path.dirname(local_path)
+    path = os.path.join(folder, METADATA_FILE)
+    if not os.path.exists(path):
+        return ModelMetadata()
+    with open(path, encoding="utf-8") as f:
+        return ModelMetadata.from_json(f.read())

@@ -1,0 +1,1 @@
+"""The standalone commands beside `vidlabel run`: each module is its flags (`parser`) and a small `main`."""

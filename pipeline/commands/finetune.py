@@ -1,0 +1,70 @@
+"""`vidlabel finetune`: teach MoViNet your own classes from labelled videos, for `vidlabel run --model OUT`.
+
+The flags and a small main; the training itself is `vidlabel.movinet.finetune`.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+from vidlabel.movinet.finetune import TrainingConfig, finetune
+from vidlabel.movinet.variants import MODES, MOVINET_VARIANTS, clip_frame_count
+from vidlabel.pipeline import __version__
+from vidlabel.transforms.errors import EXIT_OK, UsageError
+from vidlabel.transforms.storage import check_new_folder
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="vidlabel finetune",
+        description="Train MoViNet on your own labelled videos; the result runs with `vidlabel run --model OUT`.",
+    )
+    p.add_argument("--data", required=True,
+                   help="A folder with one sub-folder of videos per class, or a CSV manifest of uri,label (local or "
+                        "gs://).")  # fmt: skip
+    p.add_argument("--out", required=True, help="Model folder to write (must not exist, or be empty).")
+    p.add_argument("--variant", choices=sorted(MOVINET_VARIANTS), default="a0")
+    p.add_argument("--mode", choices=MODES, default="stream",
+                   help="Network: stream = causal (2+1)D (default; faster to train on CPU than base, exportable as stream "
+                        "and TFLite), base = 3D convolutions as the published base models.")  # fmt: skip
+    p.add_argument("--init", help="Start from this model's backbone: a Model Garden checkpoint (prefix or folder), a "
+                                  "MoViNet SavedModel folder (local or gs://), an alias such as a0-stream, or a hub "
+                                  "handle. Default: random weights.")  # fmt: skip
+    p.add_argument("--fps", type=float, default=8.0, help="Model frames per second (default 8).")
+    p.add_argument("--resolution", type=int, default=64, help="Square input side in pixels (default 64: CPU-sized).")
+    p.add_argument("--clip_seconds", type=float, default=1.0, help="Clip length in seconds (default 1).")
+    p.add_argument("--epochs", type=int, default=15)
+    p.add_argument("--batch_size", type=int, default=8)
+    p.add_argument("--learning_rate", type=float, default=2e-3)
+    p.add_argument("--validation_split", type=float, default=0.2, help="Share of each class's videos held out.")
+    p.add_argument("--seed", type=int, default=0, help="Seeds the split, the first weights and the shuffling.")
+    p.add_argument("--stream", action="store_true", help="Also export OUT/stream (stream SavedModel); --mode stream.")
+    p.add_argument("--tflite", action="store_true", help="Also export OUT/stream/model.tflite; --mode stream.")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    args = parser().parse_args(argv)
+    check_new_folder("--out", args.out)
+    if (args.stream or args.tflite) and args.mode != "stream":
+        raise UsageError("--stream and --tflite export the causal network: use --mode stream")
+    if args.fps <= 0 or args.resolution < 8 or args.epochs < 1 or args.batch_size < 1 or args.learning_rate <= 0:
+        raise UsageError("--fps, --epochs, --batch_size and --learning_rate must be positive and --resolution >= 8")
+    if not 0 <= args.validation_split < 1:
+        raise UsageError("--validation_split must be in [0, 1)")
+    config = TrainingConfig(
+        args.variant, args.mode, args.fps, args.resolution, clip_frame_count(args.clip_seconds, args.fps), args.epochs,
+        args.batch_size, args.learning_rate, args.seed,
+    )  # fmt: skip
+    started = time.time()
+    record = finetune(
+        args.data, args.out, config, init=args.init, validation_split=args.validation_split, stream=args.stream,
+        tflite=args.tflite, about={"vidlabel_version": __version__}, log=lambda line: print(line, flush=True),
+    )  # fmt: skip
+    best = next(row for row in record["history"] if row["epoch"] == record["best_epoch"])
+    val = f", validation accuracy {best['val_accuracy']:.3f}" if "val_accuracy" in best else ""
+    print(f"best epoch {best['epoch']}{val}; trained in {record['train_seconds']:.0f} s, "
+          f"{time.time() - started:.0f} s in all")  # fmt: skip
+    print(f"model written to {args.out}; label videos with: ./run_local.sh --model {args.out} --input VIDEOS --output "
+          "OUT (or `vidlabel run ...` in the activated environment)")
+    return EXIT_OK

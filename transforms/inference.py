@@ -1,0 +1,97 @@
+"""Step 3 of a video's path: score clips with MoViNet through Beam's RunInference.
+
+Beam's `TFModelHandlerTensor` loads with `tf.keras.models.load_model`, which cannot load the published MoViNet
+SavedModels (apache/beam#30616), and Keras 3 cannot wrap them; so vidlabel has its own `ModelHandler`, which
+loads one of the three classifiers (`movinet/classifiers.py`) and calls the model's signatures directly. RunInference's
+`Shared` handle keeps one loaded model per worker process, shared by its threads.
+
+Every form scores a clip from that clip's frames alone, so base and stream rows mean the same thing: a stream
+model starts each clip from its initial states and reports the logits after the clip's last frame. With
+`carry_states` (the tutorial's cumulative behaviour) a stream model instead carries its states from clip to clip
+through the whole video.
+"""
+from __future__ import annotations
+
+import collections
+from typing import Any, Iterable, Optional, Sequence
+
+import numpy as np
+from apache_beam.ml.inference.base import ModelHandler, PredictionResult
+
+from vidlabel.movinet.cache import fetch_model
+from vidlabel.movinet.classifiers import load_classifier, softmax
+from vidlabel.movinet.signature import ServingSignature
+from vidlabel.transforms import clips
+from vidlabel.transforms.types import ClipKey
+
+class MovinetHandler(ModelHandler[tuple, PredictionResult, Any]):
+    """RunInference handler for the three MoViNet forms: (ClipKey, uint8 [T, H, W, 3]) -> PredictionResult whose
+    `example` is the ClipKey and `inference` the clip's class probabilities.
+
+    Holds only paths, names and numbers, so it pickles cheaply; the model is built in `load_model`, once per
+    worker process, when RunInference sets up: a worker that cannot fetch or load the model fails then, loudly,
+    before it takes any clip. `model_uri` is a local path, or (Dataflow) the gs:// copy the launcher staged,
+    fetched into the worker's cache first."""
+
+    def __init__(
+        self,
+        model_uri: str,
+        signature: ServingSignature,
+        *,
+        max_batch_size: int,
+        model_name: str,
+        carry_states: bool = False,
+    ):
+        super().__init__()
+        if carry_states and signature.kind == "base":
+            raise ValueError("carry_states needs a stream or tflite model")
+        self._model_uri = model_uri
+        self._signature = signature
+        self._max_batch_size = max_batch_size
+        self._model_name = model_name
+        self._carry_states = carry_states
+
+    def load_model(self):
+        model = load_classifier(fetch_model(self._model_uri), self._signature)
+        model.video_states = collections.OrderedDict()  # carry_states: the last states of recent videos
+        return model
+
+    def run_inference(
+        self, batch: Sequence[tuple], model, inference_args: Optional[dict[str, Any]] = None
+    ) -> Iterable[PredictionResult]:
+        if self._carry_states:
+            return [self._score_carrying_states(key, clip, model) for key, clip in batch]
+        # Clips of equal shape are scored together; a shorter tail clip is scored on its own, never padded.
+        by_shape: dict[tuple, list[int]] = collections.defaultdict(list)
+        for i, (_, clip) in enumerate(batch):
+            by_shape[clip.shape].append(i)
+        results: list[Optional[PredictionResult]] = [None] * len(batch)
+        step = model.max_batch or len(batch)
+        for indices in by_shape.values():
+            for chunk in (indices[i : i + step] for i in range(0, len(indices), step)):
+                logits, _ = model.logits(clips.model_input(np.stack([batch[i][1] for i in chunk])))
+                for i, p in zip(chunk, softmax(np.asarray(logits))):
+                    # The clip's frames are not carried on, so their memory is freed once the clip is scored.
+                    results[i] = PredictionResult(example=batch[i][0], inference=p, model_id=self._model_name)
+        return results
+
+    def _score_carrying_states(self, key: ClipKey, clip: np.ndarray, model) -> PredictionResult:
+        """Cumulative mode: a video's clips arrive in order on one worker (decoding and scoring are fused, with no
+        shuffle between them), so the states after clip i start clip i + 1."""
+        states = None if key.clip_index == 0 else model.video_states.pop(key.video_uri, None)
+        if key.clip_index and states is None:
+            raise RuntimeError(f"clip {key.clip_index} of {key.video_uri} arrived without the states of the one before")
+        logits, states = model.logits(clips.model_input(clip[None]), states)
+        model.video_states[key.video_uri] = states
+        while len(model.video_states) > 64:  # videos whose last clip has passed
+            model.video_states.popitem(last=False)
+        return PredictionResult(example=key, inference=softmax(np.asarray(logits))[0], model_id=self._model_name)
+
+    def get_num_bytes(self, batch: Sequence[tuple]) -> int:
+        return sum(clip.nbytes for _, clip in batch)
+
+    def batch_elements_kwargs(self) -> dict[str, Any]:
+        return {"min_batch_size": 1, "max_batch_size": self._max_batch_size}
+
+    def get_metrics_namespace(self) -> str:
+        return f"vidlabel_movinet_{self._signature.kind}"
