@@ -4,6 +4,7 @@ The repository keeps the layout users asked for (`pipeline/`, `transforms/`, `mo
 installs them as `vidlabel.pipeline` (with `vidlabel.pipeline.commands`), `vidlabel.transforms` and
 `vidlabel.movinet`, so nobody's environment gains generic top-level modules named `pipeline` or `transforms`. The same file stages the code onto Dataflow workers (`--setup_file ./setup.py`).
 """
+
 import pathlib
 import re
 
@@ -53,5 +54,9 @@ setup(
     install_requires=RUNTIME,
     extras_require=EXTRAS,
     entry_points={"console_scripts": ["vidlabel = vidlabel.pipeline.cli:entry_point"]},
-    classifiers=["Programming Language :: Python :: 3", "Operating System :: POSIX :: Linux", "Operating System :: MacOS"],
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Operating System :: POSIX :: Linux",
+        "Operating System :: MacOS",
+    ],
 )

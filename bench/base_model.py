@@ -10,6 +10,7 @@ depend on them) it measures, on one clip of the published length (A0: 50 frames 
 - the model's convolution FLOPs (counted from the frozen graph's Conv3D shapes: 2 x MACs) divided by the time, in
   GFLOP/s, against the machine's float32 matmul peak measured in the same run (tf.matmul 2048 x 2048).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,9 +29,24 @@ SHARED = REPO.parent / "shared"
 def export_base(models: pathlib.Path, variant: str) -> pathlib.Path:
     out = models / f"{variant}-base"
     if not (out / "saved_model.pb").exists():
-        subprocess.run([sys.executable, "-m", "vidlabel.pipeline.cli", "export-model", "--variant", variant,
-                        "--mode", "base", "--random_weights", "--out", str(out), "--labels",
-                        str(SHARED / "labels" / "kinetics_600_labels.txt")], check=True)  # fmt: skip
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "vidlabel.pipeline.cli",
+                "export-model",
+                "--variant",
+                variant,
+                "--mode",
+                "base",
+                "--random_weights",
+                "--out",
+                str(out),
+                "--labels",
+                str(SHARED / "labels" / "kinetics_600_labels.txt"),
+            ],
+            check=True,
+        )
     return out
 
 
@@ -108,10 +124,17 @@ def measure(model: pathlib.Path) -> dict:
     loaded = tf.saved_model.load(str(model))  # kept alive: the signature needs its variables
     gflop = conv_gflop(loaded.signatures["serving_default"], shape)
     return {
-        "shape": shape, "plain_fps": shape[1] / plain_s, "fast_fps": shape[1] / fast_s, "max_prob_diff": float(diff),
-        "gflop": gflop, "plain_gflops": gflop / plain_s, "fast_gflops": gflop / fast_s,
-        "rewritten": fast.rewritten_convolutions, "plain_load_s": plain_load, "fast_load_s": fast_load,
-    }  # fmt: skip
+        "shape": shape,
+        "plain_fps": shape[1] / plain_s,
+        "fast_fps": shape[1] / fast_s,
+        "max_prob_diff": float(diff),
+        "gflop": gflop,
+        "plain_gflops": gflop / plain_s,
+        "fast_gflops": gflop / fast_s,
+        "rewritten": fast.rewritten_convolutions,
+        "plain_load_s": plain_load,
+        "fast_load_s": fast_load,
+    }
 
 
 def main() -> None:
@@ -122,15 +145,19 @@ def main() -> None:
     results = {v: measure(export_base(args.models, v)) for v in args.variants.split(",")}
     peak = matmul_peak_gflops()
     print(f"float32 matmul peak (tf.matmul 2048x2048, best of 10): {peak:.1f} GFLOP/s")
-    print("| model | clip | rewritten convs | plain frames/s | rewritten frames/s | x plain | max prob diff "
-          "| conv GFLOP per clip | plain GFLOP/s | rewritten GFLOP/s | % of matmul peak | load s plain / rewritten |")
+    print(
+        "| model | clip | rewritten convs | plain frames/s | rewritten frames/s | x plain | max prob diff "
+        "| conv GFLOP per clip | plain GFLOP/s | rewritten GFLOP/s | % of matmul peak | load s plain / rewritten |"
+    )
     print("| --- " * 12 + "|")
     for variant, r in results.items():
         b, t, h, w, _ = r["shape"]
-        print(f"| {variant} base | {t}x{h}x{w} | {r['rewritten']} | {r['plain_fps']:.1f} | {r['fast_fps']:.1f} "
-              f"| {r['fast_fps'] / r['plain_fps']:.1f} | {r['max_prob_diff']:.1e} | {r['gflop']:.2f} "
-              f"| {r['plain_gflops']:.2f} | {r['fast_gflops']:.1f} | {100 * r['fast_gflops'] / peak:.0f}% "
-              f"| {r['plain_load_s']:.1f} / {r['fast_load_s']:.1f} |")
+        print(
+            f"| {variant} base | {t}x{h}x{w} | {r['rewritten']} | {r['plain_fps']:.1f} | {r['fast_fps']:.1f} "
+            f"| {r['fast_fps'] / r['plain_fps']:.1f} | {r['max_prob_diff']:.1e} | {r['gflop']:.2f} "
+            f"| {r['plain_gflops']:.2f} | {r['fast_gflops']:.1f} | {100 * r['fast_gflops'] / peak:.0f}% "
+            f"| {r['plain_load_s']:.1f} / {r['fast_load_s']:.1f} |"
+        )
 
 
 if __name__ == "__main__":

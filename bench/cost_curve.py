@@ -14,6 +14,7 @@ video-hours per core-hour), and the memory ratios the performance issue asks for
 Forms: `a0-tflite` (bench/.models/a0-stream/model.tflite) and export folders under bench/.models (`a0-base`,
 `a0-stream`, `a1-base`, ...); see `model_path`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -100,9 +101,22 @@ class TreeMemory(threading.Thread):
 def run(inputs: pathlib.Path, model: pathlib.Path, out: pathlib.Path) -> dict:
     start = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "vidlabel.pipeline.cli", "run", "--input", str(inputs), "--output", str(out),
-         "--model", str(model)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "vidlabel.pipeline.cli",
+            "run",
+            "--input",
+            str(inputs),
+            "--output",
+            str(out),
+            "--model",
+            str(model),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     memory = TreeMemory(process.pid)
     memory.start()
     _, stderr = process.communicate()
@@ -110,7 +124,11 @@ def run(inputs: pathlib.Path, model: pathlib.Path, out: pathlib.Path) -> dict:
     memory.stop()
     if process.returncode:
         raise RuntimeError(f"vidlabel run failed ({process.returncode}):\n{stderr[-3000:]}")
-    return {"wall_s": wall, "peak_total_mib": memory.peak_total / 2**20, "peak_process_mib": memory.peak_process / 2**20}
+    return {
+        "wall_s": wall,
+        "peak_total_mib": memory.peak_total / 2**20,
+        "peak_process_mib": memory.peak_process / 2**20,
+    }
 
 
 def point(form: str, files: int, seconds: int, tmp: pathlib.Path) -> dict:
@@ -121,8 +139,11 @@ def point(form: str, files: int, seconds: int, tmp: pathlib.Path) -> dict:
         (folder / f"v{i:04d}.mp4").symlink_to(video)
     result = run(folder, model_path(form), tmp / f"out-{form}-{files}x{seconds}")
     result.update(form=form, files=files, seconds=files * seconds)
-    print(f"{form} {files}x{seconds}s: {result['wall_s']:.1f} s, peak {result['peak_total_mib']:.0f} MiB in all, "
-          f"{result['peak_process_mib']:.0f} MiB largest process", flush=True)  # fmt: skip
+    print(
+        f"{form} {files}x{seconds}s: {result['wall_s']:.1f} s, peak {result['peak_total_mib']:.0f} MiB in all, "
+        f"{result['peak_process_mib']:.0f} MiB largest process",
+        flush=True,
+    )
     return result
 
 
@@ -141,13 +162,19 @@ def main() -> None:
         many = [point("a0-tflite", n, 2, pathlib.Path(tmp)) for n in map(int, filter(None, args.many.split(",")))]
 
     print(f"\n720p30 H.264, each model at its own resolution and rate, {cores} cores; wall includes start-up")
-    print("| model | files x length | video | wall s | x real time | peak RSS, all processes (MiB) | largest process (MiB) |")
+    print(
+        "| model | files x length | video | wall s | x real time | peak RSS, all processes (MiB) | largest process (MiB) |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for r in results + many:
         length = r["seconds"] // r["files"]
-        print(f"| {r['form']} | {r['files']} x {length} s | {r['seconds'] / 60:g} min | {r['wall_s']:.1f} "
-              f"| {r['seconds'] / r['wall_s']:.1f} | {r['peak_total_mib']:.0f} | {r['peak_process_mib']:.0f} |")
-    print("\n| model | start-up s (intercept) | wall s per video s (slope) | video-hours per core-hour | largest residual |")
+        print(
+            f"| {r['form']} | {r['files']} x {length} s | {r['seconds'] / 60:g} min | {r['wall_s']:.1f} "
+            f"| {r['seconds'] / r['wall_s']:.1f} | {r['peak_total_mib']:.0f} | {r['peak_process_mib']:.0f} |"
+        )
+    print(
+        "\n| model | start-up s (intercept) | wall s per video s (slope) | video-hours per core-hour | largest residual |"
+    )
     print("| --- | --- | --- | --- | --- |")
     for form in args.forms.split(","):
         rows = [r for r in results if r["form"] == form]
@@ -164,8 +191,10 @@ def main() -> None:
             ratio = by_point[(1, 3600)]["peak_total_mib"] / by_point[(1, 60)]["peak_total_mib"]
             print(f"  {form}: one 60-min video / one 1-min video = {ratio:.2f} (target within 1.10)")
     if len(many) == 2:
-        print(f"  a0-tflite: {many[1]['files']} files / {many[0]['files']} files = "
-              f"{many[1]['peak_total_mib'] / many[0]['peak_total_mib']:.2f} (target within 1.10)")
+        print(
+            f"  a0-tflite: {many[1]['files']} files / {many[0]['files']} files = "
+            f"{many[1]['peak_total_mib'] / many[0]['peak_total_mib']:.2f} (target within 1.10)"
+        )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ Inputs (rendered once under bench/.inputs with the ffmpeg CLI from the 720p30 H.
 `decode_isolation.render_720p`): H.264 720p and 1080p (libx264), VP9 720p (libvpx-vp9), AV1 720p (libsvtav1).
 Clip spec: A0's, 172 px at 5 fps, clips of 50 frames. Each figure is the best of three rounds, alternating the two.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,10 +24,25 @@ INPUTS = REPO / "bench" / ".inputs"
 ENCODINGS = {
     "h264_720p": ("mp4", ["-c:v", "libx264", "-preset", "medium", "-crf", "23"]),
     "h264_1080p": ("mp4", ["-vf", "scale=1920:1080", "-c:v", "libx264", "-preset", "medium", "-crf", "23"]),
-    "vp9_720p": ("webm", ["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "3M",
-                          "-row-mt", "1", "-tile-columns", "2"]),
+    "vp9_720p": (
+        "webm",
+        [
+            "-c:v",
+            "libvpx-vp9",
+            "-deadline",
+            "realtime",
+            "-cpu-used",
+            "8",
+            "-b:v",
+            "3M",
+            "-row-mt",
+            "1",
+            "-tile-columns",
+            "2",
+        ],
+    ),
     "av1_720p": ("mp4", ["-c:v", "libsvtav1", "-preset", "10", "-crf", "35"]),
-}  # fmt: skip
+}
 
 
 def render(name: str, source: pathlib.Path, seconds: int) -> pathlib.Path:
@@ -34,8 +50,10 @@ def render(name: str, source: pathlib.Path, seconds: int) -> pathlib.Path:
     path = INPUTS / f"{name}_{seconds}s.{extension}"
     if not path.exists():
         partial = path.with_name("partial-" + path.name)
-        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(source), "-t", str(seconds), *codec_args, "-an",
-                        str(partial)], check=True)  # fmt: skip
+        subprocess.run(
+            ["ffmpeg", "-v", "error", "-y", "-i", str(source), "-t", str(seconds), *codec_args, "-an", str(partial)],
+            check=True,
+        )
         partial.rename(path)
     return path
 
@@ -61,8 +79,10 @@ def main() -> None:
             ours.append(sandboxed(decoder, [str(path)]))
         (c_s, c_frames), (o_s, o_frames) = min(ceiling), min(ours)
         rows.append((name, c_frames, o_frames, c_s, o_s))
-        print(f"{name}: decode-only {c_s:.2f} s ({c_frames} frames), vidlabel {o_s:.2f} s ({o_frames} model frames)",
-              flush=True)
+        print(
+            f"{name}: decode-only {c_s:.2f} s ({c_frames} frames), vidlabel {o_s:.2f} s ({o_frames} model frames)",
+            flush=True,
+        )
     decoder.close()
     print(f"\n{args.seconds}-s inputs; vidlabel: decode + 5 fps + 172 px through the isolated decoder process")
     print("| input | source frames | decode-only s (frames/s) | vidlabel s | ratio (target <= 1.3) |")

@@ -8,6 +8,7 @@ Two clip specs: the A0 default (172 px at 5 fps, clips of 50 frames) and a worst
 frame kept: 30 fps). Each measurement is the best of three rounds, alternating the two ways.
 Prints the ratio sandbox / in-process time per spec, and the raw figures.
 """
+
 from __future__ import annotations
 
 import json

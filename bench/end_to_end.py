@@ -13,6 +13,7 @@ Input: N links to the rendered 20-second 1280x720 30 fps H.264 video (`decode_is
 - run: the `vidlabel run` command on the default local runner (one worker process per core), start-up included.
 Prints the ratio and the raw figures.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,8 +60,22 @@ def model_only(model: pathlib.Path, frames: int, clip_frames: int, side: int) ->
 
 def run(inputs: pathlib.Path, model: pathlib.Path, out: pathlib.Path) -> tuple[float, dict]:
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "vidlabel.pipeline.cli", "run", "--input", str(inputs), "--output", str(out),
-                    "--model", str(model)], check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vidlabel.pipeline.cli",
+            "run",
+            "--input",
+            str(inputs),
+            "--output",
+            str(out),
+            "--model",
+            str(model),
+        ],
+        check=True,
+        capture_output=True,
+    )
     wall = time.perf_counter() - start
     return wall, json.loads((out / "run.json").read_text())["counts"]
 
@@ -89,9 +104,13 @@ def main() -> None:
 
     parts = decode_s + model_s
     print(f"{args.files} files, {counts['video_seconds']:.0f} s of 720p30 H.264 video; model {args.model}")
-    print(f"  decode-only (PyAV, threads, no conversion): {decode_s:7.1f} s  ({decoded} frames, {decoded / decode_s:.0f} frames/s)")
+    print(
+        f"  decode-only (PyAV, threads, no conversion): {decode_s:7.1f} s  ({decoded} frames, {decoded / decode_s:.0f} frames/s)"
+    )
     print(f"  model-only ({sampled} sampled frames):        {model_s:7.1f} s  ({sampled / model_s:.0f} frames/s)")
-    print(f"  vidlabel run (start-up included):          {run_s:7.1f} s  ({counts['video_seconds'] / run_s:.1f}x real time)")
+    print(
+        f"  vidlabel run (start-up included):          {run_s:7.1f} s  ({counts['video_seconds'] / run_s:.1f}x real time)"
+    )
     print(f"  ratio run / (decode + model) = {run_s / parts:.2f}  (target <= 1.25)")
 
 

@@ -7,6 +7,7 @@ the causal (2+1)D stream network (the default `--mode stream`), side by side in 
 Random clips and labels (speed does not depend on them), batch 8, Adam, one warm-up epoch (graph building), then
 the best of two timed epochs; prints training clips/s for each and the ratios.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -16,6 +16,7 @@ model at 1 frame per second, so decoding dominates; decoding runs in the sandbox
 Prints one JSON line with the counts, time and peak memory (sampled every 20 ms: this process with its decoder
 processes, and the largest decoder process alone).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -158,22 +159,43 @@ def main() -> None:
     if not inputs.is_dir():
         staging = inputs.with_suffix(".partial")
         staging.mkdir(parents=True, exist_ok=True)
-        for name, data in mutations(sorted(p for p in SHARED_VIDEOS.iterdir() if p.name != "MANIFEST.md"), args.count, args.seed):
+        for name, data in mutations(
+            sorted(p for p in SHARED_VIDEOS.iterdir() if p.name != "MANIFEST.md"), args.count, args.seed
+        ):
             (staging / name).write_bytes(data)
         big_frame_video(staging / "big_frame_8192.mp4")
         staging.rename(inputs)
     if not pathlib.Path(args.model).exists():
-        sys.exit(f"no model at {args.model}: run `.venv/bin/python bench/stream_vs_tflite_vs_base.py` once, or pass "
-                 "--model (a .tflite stream model)")  # fmt: skip
+        sys.exit(
+            f"no model at {args.model}: run `.venv/bin/python bench/stream_vs_tflite_vs_base.py` once, or pass "
+            "--model (a .tflite stream model)"
+        )
     out = work / f"tables-{args.count}-{args.seed}"
     memory = TreeMemory()
     memory.start()
     started = time.perf_counter()
-    status = cli.main([
-        "run", "--input", str(inputs), "--extensions", "mp4,webm,mkv,avi,gif", "--output", str(out), "--overwrite",
-        "--model", args.model, "--fps", "1", "--decode_timeout_seconds", str(args.decode_timeout_seconds),
-        "--direct_running_mode", "in_memory", "--direct_num_workers", "1",
-    ])  # fmt: skip
+    status = cli.main(
+        [
+            "run",
+            "--input",
+            str(inputs),
+            "--extensions",
+            "mp4,webm,mkv,avi,gif",
+            "--output",
+            str(out),
+            "--overwrite",
+            "--model",
+            args.model,
+            "--fps",
+            "1",
+            "--decode_timeout_seconds",
+            str(args.decode_timeout_seconds),
+            "--direct_running_mode",
+            "in_memory",
+            "--direct_num_workers",
+            "1",
+        ]
+    )
     elapsed = time.perf_counter() - started
     memory.stop()
 
@@ -182,7 +204,9 @@ def main() -> None:
     files = len(list(inputs.iterdir()))
     rows = duckdb.sql(f"select count(*), count(distinct video_uri) from '{out}/videos-*.parquet'").fetchall()[0]
     by_status = dict(duckdb.sql(f"select status, count(*) from '{out}/videos-*.parquet' group by 1").fetchall())
-    errors = duckdb.sql(f"select stage, error_class, count(*) from '{out}/errors-*.parquet' group by all order by 3 desc")
+    errors = duckdb.sql(
+        f"select stage, error_class, count(*) from '{out}/errors-*.parquet' group by all order by 3 desc"
+    )
     record = json.loads((out / "run.json").read_text())
     result = {
         "inputs": files,

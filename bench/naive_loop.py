@@ -13,6 +13,7 @@ Both wall times include loading the model; `vidlabel run`'s also includes Python
 Input: N links to the rendered 20-second 720p30 H.264 video (`decode_isolation.render_720p`).
 Models: bench/.models/a0-base and a0-stream/model.tflite (`stream_vs_tflite_vs_base.py` exports them).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,7 +29,10 @@ import numpy as np
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from decode_isolation import REPO, render_720p  # noqa: E402  (bench scripts are run as files)
 
-MODELS = {"base": REPO / "bench" / ".models" / "a0-base", "tflite": REPO / "bench" / ".models" / "a0-stream" / "model.tflite"}
+MODELS = {
+    "base": REPO / "bench" / ".models" / "a0-base",
+    "tflite": REPO / "bench" / ".models" / "a0-stream" / "model.tflite",
+}
 
 
 def tutorial_frames(path: pathlib.Path, side: int, fps: float):
@@ -62,7 +66,9 @@ def naive_tflite(paths, model: pathlib.Path, metadata: dict) -> float:
 
     start = time.perf_counter()
     runner = Interpreter(model_path=str(model)).get_signature_runner()
-    zeros = {name: np.zeros(d["shape"], d["dtype"]) for name, d in runner.get_input_details().items() if name != "image"}
+    zeros = {
+        name: np.zeros(d["shape"], d["dtype"]) for name, d in runner.get_input_details().items() if name != "image"
+    }
     for path in paths:
         frames = tutorial_frames(path, metadata["resolution"], metadata["fps"])
         for first in range(0, len(frames), metadata["clip_frames"]):
@@ -76,8 +82,22 @@ def naive_tflite(paths, model: pathlib.Path, metadata: dict) -> float:
 
 def vidlabel_run(inputs: pathlib.Path, model: pathlib.Path, out: pathlib.Path) -> float:
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "vidlabel.pipeline.cli", "run", "--input", str(inputs), "--output", str(out),
-                    "--model", str(model)], check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vidlabel.pipeline.cli",
+            "run",
+            "--input",
+            str(inputs),
+            "--output",
+            str(out),
+            "--model",
+            str(model),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return time.perf_counter() - start
 
 

@@ -9,6 +9,7 @@ weights: speed does not depend on the weights), then for each form measures
   and reported apart.
 Prints one table with ratios to the base model, measured in the same run.
 """
+
 import argparse
 import pathlib
 import subprocess
@@ -24,9 +25,25 @@ def export(models: pathlib.Path) -> dict:
     for mode, out in forms.items():
         if not (out / "saved_model.pb").exists():
             extra = ["--tflite"] if mode == "stream" else []
-            subprocess.run([sys.executable, "-m", "vidlabel.pipeline.cli", "export-model", "--variant", "a0",
-                            "--mode", mode, "--random_weights", "--out", str(out), "--labels",
-                            str(SHARED / "labels" / "kinetics_600_labels.txt"), *extra], check=True)  # fmt: skip
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "vidlabel.pipeline.cli",
+                    "export-model",
+                    "--variant",
+                    "a0",
+                    "--mode",
+                    mode,
+                    "--random_weights",
+                    "--out",
+                    str(out),
+                    "--labels",
+                    str(SHARED / "labels" / "kinetics_600_labels.txt"),
+                    *extra,
+                ],
+                check=True,
+            )
     return {"base": forms["base"], "stream": forms["stream"], "tflite": forms["stream"] / "model.tflite"}
 
 
@@ -52,10 +69,25 @@ def model_only(path: pathlib.Path, video: pathlib.Path) -> float:
 def end_to_end(path: pathlib.Path, video: pathlib.Path, out: pathlib.Path) -> tuple[float, int]:
     start = time.perf_counter()
     result = subprocess.run(
-        [str(pathlib.Path(sys.executable).with_name("vidlabel")), "run", "--input", str(video), "--output", str(out),
-         "--overwrite", "--model", str(path), "--direct_running_mode", "in_memory", "--direct_num_workers", "1"],
-        check=True, capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            str(pathlib.Path(sys.executable).with_name("vidlabel")),
+            "run",
+            "--input",
+            str(video),
+            "--output",
+            str(out),
+            "--overwrite",
+            "--model",
+            str(path),
+            "--direct_running_mode",
+            "in_memory",
+            "--direct_num_workers",
+            "1",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return time.perf_counter() - start, result.stderr
 
 

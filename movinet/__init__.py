@@ -14,6 +14,7 @@ The modules, in the order the launcher meets them:
 The names the launcher and the Beam stages use are re-exported here. This package imports `vidlabel.transforms`'
 storage, types and errors, and never `vidlabel.pipeline`.
 """
+
 from vidlabel.movinet.cache import STAGED_MODELS, cache_dir, content_sha256, fetch_model, stage_model
 from vidlabel.movinet.labels import load_labels, read_labels
 from vidlabel.movinet.metadata import LABELS_FILE, METADATA_FILE, TFLITE_FILE, ModelMetadata
@@ -23,7 +24,24 @@ from vidlabel.movinet.source import LocatedModel, locate_model
 from vidlabel.transforms.errors import ModelError
 
 __all__ = [
-    "ALIASES", "LABELS_FILE", "METADATA_FILE", "STAGED_MODELS", "TFLITE_FILE", "LocatedModel", "ModelError",
-    "ModelMetadata", "PublishedModel", "ServingSignature", "cache_dir", "content_sha256", "fetch_model", "load_labels",
-    "locate_model", "published_model", "published_signature", "read_labels", "read_signature", "stage_model",
-]  # fmt: skip
+    "ALIASES",
+    "LABELS_FILE",
+    "METADATA_FILE",
+    "STAGED_MODELS",
+    "TFLITE_FILE",
+    "LocatedModel",
+    "ModelError",
+    "ModelMetadata",
+    "PublishedModel",
+    "ServingSignature",
+    "cache_dir",
+    "content_sha256",
+    "fetch_model",
+    "load_labels",
+    "locate_model",
+    "published_model",
+    "published_signature",
+    "read_labels",
+    "read_signature",
+    "stage_model",
+]

@@ -4,6 +4,7 @@ Everything `--model` names is resolved to local files before any work starts, so
 files; on Dataflow the launcher stages the model under the job's temp location and each worker copies it into its
 own cache (`fetch_model`), with no internet access needed.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -59,8 +60,10 @@ def fetch_model(uri: str) -> str:
     reaches every worker without internet access."""
     if not has_scheme(uri):
         if not os.path.exists(uri):
-            raise ModelError(f"the model {uri} is not on this machine (a local --model path only works on the local "
-                             "runner; on Dataflow the launcher stages it under --temp_location)")
+            raise ModelError(
+                f"the model {uri} is not on this machine (a local --model path only works on the local "
+                "runner; on Dataflow the launcher stages it under --temp_location)"
+            )
         return uri
     return _copy_to_cache(uri.rstrip("/"))
 
@@ -79,9 +82,10 @@ def stage_model(local_path: str, location: str) -> str:
     if staged == {name: os.path.getsize(path) for name, path in files}:
         return uri
     for name, path in files:
-        with open(path, "rb") as src, FileSystems.create(
-            f"{target}/{name}", compression_type=CompressionTypes.UNCOMPRESSED
-        ) as dest:
+        with (
+            open(path, "rb") as src,
+            FileSystems.create(f"{target}/{name}", compression_type=CompressionTypes.UNCOMPRESSED) as dest,
+        ):
             while chunk := src.read(1 << 20):
                 dest.write(chunk)
     return uri
@@ -93,7 +97,9 @@ def _model_files(local_path: str) -> list[tuple[str, str]]:
     if os.path.isdir(local_path):
         return _folder_files(local_path)
     folder = os.path.dirname(local_path)
-    beside = [(n, os.path.join(folder, n)) for n in (METADATA_FILE, LABELS_FILE) if os.path.exists(os.path.join(folder, n))]
+    beside = [
+        (n, os.path.join(folder, n)) for n in (METADATA_FILE, LABELS_FILE) if os.path.exists(os.path.join(folder, n))
+    ]
     return [(TFLITE_FILE, local_path)] + beside
 
 
@@ -118,7 +124,9 @@ def _copy_to_cache(uri: str) -> str:
                 raise ModelError(f"--model {uri}: no SavedModel there (no saved_model.pb below it)")
     except OSError as exc:  # Beam's BeamIOError: a missing bucket, no permission, no network
         raise ModelError(f"--model {uri}: cannot list it ({storage_problem(exc)})") from exc
-    version = "\n".join(f"{m.path} {m.size_in_bytes} {m.last_updated_in_seconds}" for m in sorted(found, key=lambda m: m.path))
+    version = "\n".join(
+        f"{m.path} {m.size_in_bytes} {m.last_updated_in_seconds}" for m in sorted(found, key=lambda m: m.path)
+    )
     target = os.path.join(cache_dir(), "models", hashlib.sha256(f"{uri}\n{version}".encode()).hexdigest()[:16])
     local = os.path.join(target, posixpath.basename(uri)) if is_file else target
     if os.path.isdir(target):
@@ -128,7 +136,10 @@ def _copy_to_cache(uri: str) -> str:
         for m in found:
             dest = os.path.join(partial, os.path.normpath(m.path[len(folder) + 1 :]))
             os.makedirs(os.path.dirname(dest), exist_ok=True)
-            with FileSystems.open(m.path, compression_type=CompressionTypes.UNCOMPRESSED) as src, open(dest, "wb") as out:
+            with (
+                FileSystems.open(m.path, compression_type=CompressionTypes.UNCOMPRESSED) as src,
+                open(dest, "wb") as out,
+            ):
                 while chunk := src.read(1 << 20):
                     out.write(chunk)
         os.rename(partial, target)

@@ -4,6 +4,7 @@ Each classifier loads its model in `__init__` and holds TensorFlow or LiteRT obj
 (a Beam worker's `load_model`, `vidlabel plot`), never pickled. `logits(clips, states)` takes float32 clips
 [B, T, H, W, 3] in [0, 1]; stream forms start from fresh states when given none.
 """
+
 from __future__ import annotations
 
 import threading

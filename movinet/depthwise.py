@@ -11,6 +11,7 @@ probabilities (tests hold it to 1e-4 of the plain model).
 
 Every other op, the regular (pointwise, stem, head) `Conv3D`s included, is left as the SavedModel has it.
 """
+
 from __future__ import annotations
 
 import dataclasses

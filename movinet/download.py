@@ -4,6 +4,7 @@ Every download vidlabel starts gives up after DOWNLOAD_TIMEOUT_S without a byte,
 closed the connection before its Content-Length) is an error, never a file in the cache. A model that cannot be had
 is a `ModelError` that says what to do: vidlabel never falls back to random weights.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -55,8 +56,10 @@ class _CheckedBody:
         return data
 
     def _truncated(self, more: int, expected: int) -> str:
-        return (f"the connection closed after {self._received + more:,} bytes of the body, {expected:,} more were "
-                "due; try again")
+        return (
+            f"the connection closed after {self._received + more:,} bytes of the body, {expected:,} more were "
+            "due; try again"
+        )
 
     def close(self) -> None:
         self._response.close()

@@ -10,6 +10,7 @@ with dynamic-range int8 weights.
 Model Garden comes with the `export` extra (`pip install 'vidlabel[export]'`, which brings tf-models-official);
 workers that only label videos never import this module.
 """
+
 from __future__ import annotations
 
 import os
@@ -51,7 +52,9 @@ def build_classifier(
     input_specs = tf_keras.layers.InputSpec(shape=list(input_shape))
     stream = mode == "stream"
     external_states = stream if external_states is None else external_states
-    activation = "hard_swish" if stream else "simple_swish"  # the exporter swaps swish for its custom-gradient-free twin
+    activation = (
+        "hard_swish" if stream else "simple_swish"
+    )  # the exporter swaps swish for its custom-gradient-free twin
     backbone = movinet.Movinet(
         model_id=variant,
         causal=stream,

@@ -17,6 +17,7 @@ This is the fine-tuning section of the MoViNet tutorial, with vidlabel's own rea
    stream SavedModel) and `--tflite` OUT/stream/model.tflite. `training.json` records the data, split, per-epoch
    figures and times.
 """
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -309,13 +310,27 @@ def fit(model, config: TrainingConfig, train: ClipSet, validation: ClipSet, log=
 # --- 5. export -------------------------------------------------------------------------------------------------------
 
 
-def export_trained(model, out: str, config: TrainingConfig, classes: list[str], *, source: str, record: dict,
-                   stream: bool, tflite: bool) -> None:  # fmt: skip
+def export_trained(
+    model,
+    out: str,
+    config: TrainingConfig,
+    classes: list[str],
+    *,
+    source: str,
+    record: dict,
+    stream: bool,
+    tflite: bool,
+) -> None:
     """OUT: whole-clip SavedModel; OUT/stream (+ model.tflite): the stream forms of the same weights."""
     common = dict(
-        variant=config.variant, fps=config.fps, resolution=config.resolution, clip_frames=config.clip_frames,
-        num_classes=len(classes), architecture=config.mode, source=source,
-    )  # fmt: skip
+        variant=config.variant,
+        fps=config.fps,
+        resolution=config.resolution,
+        clip_frames=config.clip_frames,
+        num_classes=len(classes),
+        architecture=config.mode,
+        source=source,
+    )
     import tf_keras
 
     weights = model.get_weights()
@@ -324,16 +339,26 @@ def export_trained(model, out: str, config: TrainingConfig, classes: list[str], 
     whole_clip.build([1, config.clip_frames, config.resolution, config.resolution, 3])
     whole_clip.set_weights(weights)
     with atomic_folder(out) as folder:
-        export(folder, ModelMetadata(mode="base", output_key="classifier_head", **common), whole_clip,
-               labels=classes, extra_files={"training.json": json.dumps(record, indent=2) + "\n"})  # fmt: skip
+        export(
+            folder,
+            ModelMetadata(mode="base", output_key="classifier_head", **common),
+            whole_clip,
+            labels=classes,
+            extra_files={"training.json": json.dumps(record, indent=2) + "\n"},
+        )
         if stream or tflite:
             streaming = build_classifier(config.variant, "stream", len(classes))
             shape = [1, 1, config.resolution, config.resolution, 3]
             streaming({**streaming.init_states(shape), "image": np.zeros(shape, np.float32)})
             streaming.set_weights(weights)
             os.makedirs(os.path.join(folder, "stream"))
-            export(os.path.join(folder, "stream"), ModelMetadata(mode="stream", output_key="logits", **common),
-                   streaming, labels=classes, tflite="float32" if tflite else None)  # fmt: skip
+            export(
+                os.path.join(folder, "stream"),
+                ModelMetadata(mode="stream", output_key="logits", **common),
+                streaming,
+                labels=classes,
+                tflite="float32" if tflite else None,
+            )
 
 
 # --- 6. all of it ----------------------------------------------------------------------------------------------------
@@ -356,21 +381,27 @@ def finetune(
     videos = list_labelled_videos(data)
     classes = sorted({v.label for v in videos})
     if len(classes) < 2:
-        raise UsageError(f"--data {data}: found {len(videos)} videos in {len(classes)} classes; need at least 2 classes")
+        raise UsageError(
+            f"--data {data}: found {len(videos)} videos in {len(classes)} classes; need at least 2 classes"
+        )
     started = time.time()
     model = training_model(config, len(classes), init)  # before decoding: a bad --init costs no reading time
     log(f"{len(videos)} videos in {len(classes)} classes: {', '.join(classes)}")
     train_videos, val_videos = split_videos(videos, validation_split, config.seed)
     spec = ClipSpec(config.fps, config.resolution, config.clip_frames, config.clip_frames)
-    train, skipped = read_clips(train_videos, classes, spec._replace(stride_frames=max(1, config.clip_frames // 2)), "train")
+    train, skipped = read_clips(
+        train_videos, classes, spec._replace(stride_frames=max(1, config.clip_frames // 2)), "train"
+    )
     validation, val_skipped = read_clips(val_videos, classes, spec, "validation")
     for uri, why in skipped + val_skipped:
         log(f"skipped {uri}: {why}")
     if not len(train.labels):
         raise UsageError(f"--data {data}: no training clip could be read (see the skipped videos above)")
-    log(f"{len(train.labels)} training clips from {len(train_videos)} videos, {len(validation.labels)} validation "
+    log(
+        f"{len(train.labels)} training clips from {len(train_videos)} videos, {len(validation.labels)} validation "
         f"clips from {len(val_videos)} videos ({config.clip_frames} frames of {config.resolution} px at "
-        f"{config.fps:g} fps)")  # fmt: skip
+        f"{config.fps:g} fps)"
+    )
 
     train_started = time.time()
     with depthwise_layers_as_2d():

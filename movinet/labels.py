@@ -1,4 +1,5 @@
 """A model's class names, in classifier order: one reader for every file that holds them."""
+
 from __future__ import annotations
 
 import hashlib
@@ -53,7 +54,9 @@ def _cached_kinetics_labels() -> bytes:
     path = os.path.join(cache_dir(), "kinetics_600_labels.txt")
     if not os.path.exists(path):
         url = published.kinetics_labels_url()
-        where = f"{url} (from {published.KINETICS_600_LABELS_URL_ENV})" if url != published.KINETICS_600_LABELS_URL else url
+        where = (
+            f"{url} (from {published.KINETICS_600_LABELS_URL_ENV})" if url != published.KINETICS_600_LABELS_URL else url
+        )
         data = io.BytesIO()
         try:
             if urllib.parse.urlsplit(url).scheme in ("http", "https", "ftp", "file"):

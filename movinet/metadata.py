@@ -4,6 +4,7 @@ Models exported by `vidlabel export-model` or `vidlabel finetune` carry `vidlabe
 resolution, clip length, which output holds the logits) and `labels.txt` beside the SavedModel, and `model.tflite`
 when asked for. Published models carry neither; their metadata comes from their name (`published.py`).
 """
+
 from __future__ import annotations
 
 import dataclasses

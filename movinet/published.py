@@ -8,6 +8,7 @@ same paths works: it gets the variant's rate, resolution and clip length and the
 exactly as its alias does. The label file's location can be moved with VIDLABEL_KINETICS_LABELS_URL (its content
 is checked by sha256 either way).
 """
+
 from __future__ import annotations
 
 import os

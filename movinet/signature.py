@@ -8,6 +8,7 @@
 Reading the signature parses the graph proto and the variables index only, so the launcher refuses a broken model
 at little cost before any work; the workers then load it for real (`classifiers.py`).
 """
+
 from __future__ import annotations
 
 import os

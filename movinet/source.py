@@ -3,6 +3,7 @@
 `--model` takes a published alias, a TF Hub / Kaggle URL, or a SavedModel folder or `.tflite` file, local or
 `gs://`. Hub downloads are cached by tensorflow-hub; other downloads and gs:// copies go to vidlabel's cache.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -44,11 +45,15 @@ def locate_model(model: str, offline: bool = False) -> LocatedModel:
         local = fetch_model(model)
         return LocatedModel(model, local, read_metadata(local), published=False)
     if "://" in model:
-        raise ModelError(f"--model {model}: unsupported scheme; use a local path, gs://, a hub URL or an alias "
-                         f"({', '.join(published.ALIASES)})")
+        raise ModelError(
+            f"--model {model}: unsupported scheme; use a local path, gs://, a hub URL or an alias "
+            f"({', '.join(published.ALIASES)})"
+        )
     if not os.path.exists(model):
         if "-" in model and "/" not in model:
-            raise ModelError(f"--model {model}: unknown alias and no such file or folder. Aliases: {', '.join(published.ALIASES)}")
+            raise ModelError(
+                f"--model {model}: unknown alias and no such file or folder. Aliases: {', '.join(published.ALIASES)}"
+            )
         raise ModelError(f"--model {model}: no such file or folder")
     if os.path.isdir(model) and not os.path.isfile(os.path.join(model, "saved_model.pb")):
         raise ModelError(f"--model {model}: not a SavedModel folder (no saved_model.pb in it)")

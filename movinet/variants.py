@@ -1,4 +1,5 @@
 """The MoViNet variants as data, and the one rule for how many frames a clip holds."""
+
 from __future__ import annotations
 
 import math

@@ -6,6 +6,7 @@ Every command raises a `VidlabelError` for a problem the user can fix; `main` re
 local runner and on Dataflow. Before any work it resolves and checks everything (`plan.plan_job`); while a local
 run goes it shows a progress bar, and at the end a summary read back from the written videos table.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -29,6 +30,7 @@ from vidlabel.pipeline.plan import JobPlan, plan_job
 from vidlabel.transforms import errors, schema
 from vidlabel.transforms.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, VidlabelError
 
+
 class Command(NamedTuple):
     module: str  # imported only when the command runs: `export-model` and `finetune` need the `export` extra
     summary: str
@@ -40,11 +42,14 @@ COMMANDS = {
         "vidlabel.pipeline.commands.export_model", "build a MoViNet model with Model Garden and export it"
     ),
     "plot": Command(
-        "vidlabel.pipeline.commands.plot", "a video beside its top-k probabilities over time, as GIF/MP4, or a PNG timeline"
+        "vidlabel.pipeline.commands.plot",
+        "a video beside its top-k probabilities over time, as GIF/MP4, or a PNG timeline",
     ),
     "finetune": Command("vidlabel.pipeline.commands.finetune", "train MoViNet on your own labelled videos"),
     "synth": Command("vidlabel.pipeline.commands.synth", "render labelled synthetic action videos"),
-    "demo": Command("vidlabel.pipeline.commands.demo", "offline demo: synth -> finetune -> run on held-out videos -> DuckDB query"),
+    "demo": Command(
+        "vidlabel.pipeline.commands.demo", "offline demo: synth -> finetune -> run on held-out videos -> DuckDB query"
+    ),
 }
 USAGE = "usage: vidlabel COMMAND [flags]   (vidlabel COMMAND --help)\n\ncommands:\n" + "".join(
     f"  {name:<14} {command.summary}\n" for name, command in COMMANDS.items()
@@ -105,8 +110,10 @@ def _run(options: PipelineOptions, opts: VidlabelOptions, test_pipeline, started
                 log = console.keep(publish.failed_log_path(plan.outputs))
                 traceback.print_exc(file=out)
                 where = f"; the run's log: {log}" if log else ""
-                print(f"vidlabel run: error: the job failed ({type(exc).__name__}); nothing was published{where}",
-                      file=out)  # fmt: skip
+                print(
+                    f"vidlabel run: error: the job failed ({type(exc).__name__}); nothing was published{where}",
+                    file=out,
+                )
                 return EXIT_FAILED
     except VidlabelError as exc:  # said on the console: descriptor 2 is the run's log until the run ends
         return errors.report("run", exc, out)
@@ -144,8 +151,9 @@ def validate_job(plan: JobPlan, options: PipelineOptions, out) -> None:
     print("\n".join(lines), file=out)
 
 
-def label(plan: JobPlan, options: PipelineOptions, test_pipeline: Optional[beam.Pipeline], started,
-          console: RunConsole) -> dict:  # fmt: skip
+def label(
+    plan: JobPlan, options: PipelineOptions, test_pipeline: Optional[beam.Pipeline], started, console: RunConsole
+) -> dict:
     """Runs the pipeline into the staging folder, then publishes the result with its run record."""
     kept = plan.num_listed - plan.num_to_label
     print(
@@ -161,8 +169,9 @@ def label(plan: JobPlan, options: PipelineOptions, test_pipeline: Optional[beam.
         pipeline = test_pipeline or beam.Pipeline(options=options)
         graph.build(pipeline, plan, progress_path)
         if progress_path:
-            run_with_progress_bar(lambda: pipeline.run().wait_until_finish(), plan.num_to_label, progress_path,
-                                  console.stream)  # fmt: skip
+            run_with_progress_bar(
+                lambda: pipeline.run().wait_until_finish(), plan.num_to_label, progress_path, console.stream
+            )
         else:
             pipeline.run().wait_until_finish()
     record = run_record(plan, options, started, publish.read_table(plan.outputs.staging, "videos"))
@@ -182,7 +191,10 @@ def run_record(plan: JobPlan, options: PipelineOptions, started, videos) -> dict
         "started": started.isoformat(timespec="seconds"),
         "finished": finished.isoformat(timespec="seconds"),
         "elapsed_s": round((finished - started).total_seconds(), 1),
-        "versions": {"vidlabel": __version__, **{name: _version(name) for name in ("apache-beam", "av", "tensorflow", "ai-edge-litert")}},
+        "versions": {
+            "vidlabel": __version__,
+            **{name: _version(name) for name in ("apache-beam", "av", "tensorflow", "ai-edge-litert")},
+        },
         "model": {
             "name": plan.model_name,
             "path": plan.model_path,
@@ -238,7 +250,9 @@ def print_summary(plan: JobPlan, record: dict, out) -> None:
         if len(failed) > 10:
             lines.append(f"  ... and {len(failed) - 10} more (see errors-*.parquet)")
     log = f", log: {plan.output}/{publish.RUN_LOG}" if record.get("log") else ""
-    lines.append(f"  tables: {plan.output}/{{predictions,videos,errors}}-*.parquet  (run record: {plan.output}/run.json{log})")
+    lines.append(
+        f"  tables: {plan.output}/{{predictions,videos,errors}}-*.parquet  (run record: {plan.output}/run.json{log})"
+    )
     print("\n".join(lines), file=out)
 
 

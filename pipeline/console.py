@@ -12,6 +12,7 @@ The log is kept with the result: a successful run publishes it as `OUTPUT/run.lo
 the result (`OUTPUT.runs/RUN_ID.log`, or in the temp folder for gs:// outputs) until the next success, and the error
 message names it. `--verbose` leaves descriptor 2 alone: everything shows live.
 """
+
 from __future__ import annotations
 
 import os

@@ -13,6 +13,7 @@ Decoding, scoring and writing prediction rows fuse into one stage, so clips stre
 and are never gathered across an archive. Per video only small records cross a shuffle to be joined into the
 videos table: its facts, and a partial sum of its clip probabilities that becomes its top k (`rows.VideoTopK`).
 """
+
 from __future__ import annotations
 
 from typing import Optional
@@ -61,10 +62,13 @@ class LabelVideos(beam.PTransform):
         )
         scored = decoded.clips | "ScoreClips" >> RunInference(handler)  # PredictionResult(example=ClipKey, ...)
 
-        predictions = scored | "ToPredictionRows" >> beam.Map(lambda r: rows.prediction_row(r.example, r.inference, ctx))
+        predictions = scored | "ToPredictionRows" >> beam.Map(
+            lambda r: rows.prediction_row(r.example, r.inference, ctx)
+        )
         video_top_k = (
             scored
-            | "WeighByClipDuration" >> beam.Map(lambda r: (r.example.video_uri, (r.example.end_s - r.example.start_s, r.inference)))
+            | "WeighByClipDuration"
+            >> beam.Map(lambda r: (r.example.video_uri, (r.example.end_s - r.example.start_s, r.inference)))
             | "TopKOfClipAverage" >> beam.CombinePerKey(rows.VideoTopK(ctx.labels, ctx.top_k))
         )
         videos = (
@@ -75,8 +79,11 @@ class LabelVideos(beam.PTransform):
                 "top_k": video_top_k,
             }
             | "JoinPerVideo" >> beam.CoGroupByKey()
-            | "ToVideoRows" >> beam.MapTuple(
-                lambda uri, g: rows.video_row(_only(g["file"]), _only(g["info"]), _only(g["error"]), _only(g["top_k"]), ctx)
+            | "ToVideoRows"
+            >> beam.MapTuple(
+                lambda uri, g: rows.video_row(
+                    _only(g["file"]), _only(g["info"]), _only(g["error"]), _only(g["top_k"]), ctx
+                )
             )
         )
         errors = decoded[VIDEO_ERROR] | "ToErrorRows" >> beam.Map(rows.error_row, ctx)

@@ -3,6 +3,7 @@
 `vidlabel run --input DIR --output OUT` and `vidlabel run --runner DataflowRunner ...` read the same
 `VidlabelOptions`; Beam's own flags (`--runner`, `--direct_num_workers`, Dataflow's) pass straight through.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -71,7 +72,9 @@ class VidlabelOptions(PipelineOptions):
             "uses that for Dataflow job labels.",
         )
         parser.add_argument(
-            "--top_k", type=int, help="Classes kept per clip and per video (default 5, or all when the model has fewer)."
+            "--top_k",
+            type=int,
+            help="Classes kept per clip and per video (default 5, or all when the model has fewer).",
         )
         parser.add_argument(
             "--all_scores", action="store_true", default=False, help="Also write every class probability per clip."
@@ -96,7 +99,9 @@ class VidlabelOptions(PipelineOptions):
             help="crop: short side to the resolution then centre crop (Model Garden's evaluation); "
             "stretch: plain resize to a square (the tutorial's). Default: %(default)s.",
         )
-        parser.add_argument("--batch_size", type=int, default=4, help="Most clips scored in one model call. Default: %(default)s.")
+        parser.add_argument(
+            "--batch_size", type=int, default=4, help="Most clips scored in one model call. Default: %(default)s."
+        )
         parser.add_argument(
             "--stream_states",
             choices=("clip", "video"),
@@ -142,7 +147,9 @@ class VidlabelOptions(PipelineOptions):
 
     def decode_limits(self) -> DecodeLimits:
         return DecodeLimits(
-            timeout_s=self.decode_timeout_seconds, memory_mb=self.decode_memory_mb, max_frame_pixels=self.max_frame_pixels
+            timeout_s=self.decode_timeout_seconds,
+            memory_mb=self.decode_memory_mb,
+            max_frame_pixels=self.max_frame_pixels,
         )
 
     def check(self) -> None:

@@ -7,6 +7,7 @@ settings differ from the result it would extend. Each `plan_*` function decides 
 result; `plan_job` runs them in that order and gathers what the graph needs, only picklable values (paths,
 numbers, strings).
 """
+
 from __future__ import annotations
 
 import datetime
@@ -89,22 +90,34 @@ def plan_job(options: PipelineOptions) -> JobPlan:
         )
     storage = StorageCheck(options, dry_run, notes)
     temp_location = check_remote_job(options) if remote_workers else None
-    for flag, path in [*(("--input", i) for i in opts.input), ("--manifest", opts.manifest), ("--output", opts.output),
-                       ("--label_file", opts.label_file), ("--model", opts.model), ("--temp_location", temp_location)]:
+    for flag, path in [
+        *(("--input", i) for i in opts.input),
+        ("--manifest", opts.manifest),
+        ("--output", opts.output),
+        ("--label_file", opts.label_file),
+        ("--model", opts.model),
+        ("--temp_location", temp_location),
+    ]:
         storage.check_bucket(flag, path)
     listed = plan_inputs(opts, storage, notes)
     output, previous = plan_output(opts, storage, notes)
     model = plan_model(opts, dry_run, notes)
     spec = clip_spec(
-        model.located.metadata, model.signature.input_shape, model_name=opts.model, fps=opts.fps,
-        resolution=opts.resolution, clip_seconds=opts.clip_seconds, stride_seconds=opts.stride_seconds,
+        model.located.metadata,
+        model.signature.input_shape,
+        model_name=opts.model,
+        fps=opts.fps,
+        resolution=opts.resolution,
+        clip_seconds=opts.clip_seconds,
+        stride_seconds=opts.stride_seconds,
         resize=opts.resize,
-    )  # fmt: skip
+    )
     top_k = plan_top_k(opts.top_k, len(model.labels))
     labelling = labelling_settings(model, spec, top_k, opts)
     previous_record = publish.read_record(previous) if previous else {}
-    incremental_plan = plan_incremental(listed, previous if opts.incremental else None, previous_record, labelling,
-                                        opts.retry_errors, output)  # fmt: skip
+    incremental_plan = plan_incremental(
+        listed, previous if opts.incremental else None, previous_record, labelling, opts.retry_errors, output
+    )
     model_uri = model.located.path
     if remote_workers:
         model_uri = stage_for_workers(model.located.path, temp_location, dry_run, notes)
@@ -245,7 +258,11 @@ def check_remote_job(options: PipelineOptions) -> str:
     model under its temp location; returns that location."""
     opts = options.view_as(VidlabelOptions)
     local = [f"--input {p}" for p in opts.input if not has_scheme(p)]
-    local += [f"--{flag} {getattr(opts, flag)}" for flag in ("manifest", "output") if getattr(opts, flag) and not has_scheme(getattr(opts, flag))]
+    local += [
+        f"--{flag} {getattr(opts, flag)}"
+        for flag in ("manifest", "output")
+        if getattr(opts, flag) and not has_scheme(getattr(opts, flag))
+    ]
     if local:
         raise UsageError(
             f"{', '.join(local)}: workers on {options.view_as(StandardOptions).runner} cannot read this machine's "

@@ -16,6 +16,7 @@ run record `run.json` there, and only then publishes:
 
 A lock file (`OUTPUT.runs/.lock`, local only) keeps two runs from writing one output at once.
 """
+
 from __future__ import annotations
 
 import errno
@@ -131,7 +132,9 @@ def _check_local_output(output: str, replace: bool) -> None:
         open(probe, "w").close()
         os.remove(probe)
     except OSError as exc:
-        raise UsageError(f"--output {output}: cannot write in {parent} ({exc.strerror}); choose another folder") from exc
+        raise UsageError(
+            f"--output {output}: cannot write in {parent} ({exc.strerror}); choose another folder"
+        ) from exc
 
 
 class OutputLock:
@@ -216,7 +219,9 @@ def staged_files(folder: str) -> list[str]:
 def _is_unstaged_result(folder: str) -> bool:
     names = os.listdir(folder)
     tables = tuple(f"{table}-" for table in schema.TABLES)
-    return bool(names) and all(n.startswith(tables) and n.endswith(".parquet") or n.startswith("beam-temp-") for n in names)
+    return bool(names) and all(
+        n.startswith(tables) and n.endswith(".parquet") or n.startswith("beam-temp-") for n in names
+    )
 
 
 def _publish_link(plan: OutputPlan, files: list[str]) -> None:
@@ -268,8 +273,7 @@ def _finish_interrupted_publication(output: str) -> None:
     if FileSystems.exists(_join(output, RUN_RECORD)):
         return
     complete = [
-        m.path.rsplit("/", 2)[-2]
-        for m in FileSystems.match([f"{runs_folder(output)}/*/{RUN_RECORD}"])[0].metadata_list
+        m.path.rsplit("/", 2)[-2] for m in FileSystems.match([f"{runs_folder(output)}/*/{RUN_RECORD}"])[0].metadata_list
     ]
     if complete:
         staging = _join(runs_folder(output), max(complete))  # run ids start with their UTC start time

@@ -4,6 +4,7 @@ The exported model is the real A0 base architecture from Model Garden with seede
 the published SavedModels are; only its recorded resolution, rate and clip length are small, so tests whose subject
 is not the model stay fast on two CPU cores.
 """
+
 import json
 import os
 import pathlib
@@ -55,7 +56,9 @@ def vidlabel(*args, check=True, **kwargs) -> subprocess.CompletedProcess:
         [sys.executable, "-m", "vidlabel.pipeline.cli", *map(str, args)], capture_output=True, text=True, **kwargs
     )
     if check and result.returncode != 0:
-        raise AssertionError(f"vidlabel {' '.join(map(str, args))} exited {result.returncode}:\n{result.stderr[-4000:]}")
+        raise AssertionError(
+            f"vidlabel {' '.join(map(str, args))} exited {result.returncode}:\n{result.stderr[-4000:]}"
+        )
     return result
 
 
@@ -78,10 +81,27 @@ def pytest_collection_finish(session):
         folder, mode = MODEL_EXPORTS[fixture]
         out, log = root / folder, open(root / f"{folder}.log", "w")
         args = [
-            sys.executable, "-m", "vidlabel.pipeline.cli", "export-model", "--variant", "a0", *mode, "--random_weights",
-            "--seed", "7", "--out", out, "--labels", KINETICS_LABELS, "--resolution", SMALL["resolution"],
-            "--fps", SMALL["fps"], "--frames", SMALL["frames"],
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "vidlabel.pipeline.cli",
+            "export-model",
+            "--variant",
+            "a0",
+            *mode,
+            "--random_weights",
+            "--seed",
+            "7",
+            "--out",
+            out,
+            "--labels",
+            KINETICS_LABELS,
+            "--resolution",
+            SMALL["resolution"],
+            "--fps",
+            SMALL["fps"],
+            "--frames",
+            SMALL["frames"],
+        ]
         process = subprocess.Popen(list(map(str, args)), stdout=log, stderr=subprocess.STDOUT)
         _exports[fixture] = (process, out, log)
     _exports["root"] = root
@@ -100,7 +120,9 @@ def exported_model(fixture: str) -> pathlib.Path:
     process, out, log = _exports[fixture]
     if process.wait() != 0:
         log.flush()
-        raise AssertionError(f"export-model for {fixture} exited {process.returncode}:\n{pathlib.Path(log.name).read_text()[-4000:]}")
+        raise AssertionError(
+            f"export-model for {fixture} exited {process.returncode}:\n{pathlib.Path(log.name).read_text()[-4000:]}"
+        )
     return out
 
 
@@ -152,14 +174,34 @@ def gcs(tmp_path_factory):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     server = subprocess.Popen(
-        [sys.executable, "-m", "gcp_storage_emulator", "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory", "-q"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "gcp_storage_emulator",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--in-memory",
+            "-q",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     credentials = tmp_path_factory.mktemp("gcs") / "credentials.json"
-    credentials.write_text(json.dumps({
-        "type": "authorized_user", "client_id": "vidlabel-tests", "client_secret": "-", "refresh_token": "-",
-        "token": "offline", "expiry": "2999-01-01T00:00:00Z",
-    }))  # fmt: skip
+    credentials.write_text(
+        json.dumps(
+            {
+                "type": "authorized_user",
+                "client_id": "vidlabel-tests",
+                "client_secret": "-",
+                "refresh_token": "-",
+                "token": "offline",
+                "expiry": "2999-01-01T00:00:00Z",
+            }
+        )
+    )
     env = {
         "STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{port}",
         "GOOGLE_APPLICATION_CREDENTIALS": str(credentials),

@@ -2,6 +2,7 @@
 
 These call the command's `main` in this process (the same code path as the console script, without paying a
 Python and TensorFlow start-up per case)."""
+
 import json
 
 import duckdb
@@ -69,13 +70,21 @@ def test_unknown_alias(refused, tmp_path):
 
 def test_not_a_savedmodel(refused, tmp_path):
     (tmp_path / "empty").mkdir()
-    refused("--input", VIDEO, "--output", tmp_path / "out", "--model", tmp_path / "empty", expect="not a SavedModel")  # fmt: skip
+    refused("--input", VIDEO, "--output", tmp_path / "out", "--model", tmp_path / "empty", expect="not a SavedModel")
 
 
 def test_unreadable_savedmodel(refused, tmp_path):
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "saved_model.pb").write_bytes(b"\x00garbage" * 10)
-    refused("--input", VIDEO, "--output", tmp_path / "out", "--model", tmp_path / "broken", expect="cannot load the SavedModel")  # fmt: skip
+    refused(
+        "--input",
+        VIDEO,
+        "--output",
+        tmp_path / "out",
+        "--model",
+        tmp_path / "broken",
+        expect="cannot load the SavedModel",
+    )
 
 
 def test_published_alias_offline_says_what_to_do(refused, tmp_path, monkeypatch):
@@ -86,35 +95,50 @@ def test_published_alias_offline_says_what_to_do(refused, tmp_path, monkeypatch)
 
 @pytest.mark.parametrize(
     "flags, expect",
-    [(["--clip_seconds", "-1"], "--clip_seconds must be a positive"),
-     (["--clip_seconds", "0.1"], "shorter than one frame"),
-     (["--stride_seconds", "0.01"], "shorter than one frame"),
-     (["--top_k", "0"], "--top_k must be at least 1"),
-     (["--top_k", "601"], "more than the model's 600 classes"),
-     (["--resize", "squash"], "invalid choice"),
-     (["--no_such_flag", "1"], "unknown flag")],
-)  # fmt: skip
+    [
+        (["--clip_seconds", "-1"], "--clip_seconds must be a positive"),
+        (["--clip_seconds", "0.1"], "shorter than one frame"),
+        (["--stride_seconds", "0.01"], "shorter than one frame"),
+        (["--top_k", "0"], "--top_k must be at least 1"),
+        (["--top_k", "601"], "more than the model's 600 classes"),
+        (["--resize", "squash"], "invalid choice"),
+        (["--no_such_flag", "1"], "unknown flag"),
+    ],
+)
 def test_bad_numbers_and_flags(refused, flags, expect, tmp_path, small_model):
-    refused("--input", VIDEO, "--output", tmp_path / "out", "--model", small_model, *flags, expect=expect)  # fmt: skip
+    refused("--input", VIDEO, "--output", tmp_path / "out", "--model", small_model, *flags, expect=expect)
 
 
 def test_labels_that_do_not_fit_the_model(refused, tmp_path, small_model):
     (tmp_path / "labels.txt").write_text("cat\ndog\n")
-    refused("--input", VIDEO, "--output", tmp_path / "out", "--model", small_model, "--label_file",
-            tmp_path / "labels.txt", expect="the labels have 2 names")  # fmt: skip
+    refused(
+        "--input",
+        VIDEO,
+        "--output",
+        tmp_path / "out",
+        "--model",
+        small_model,
+        "--label_file",
+        tmp_path / "labels.txt",
+        expect="the labels have 2 names",
+    )
 
 
 def run_in_process(*args):
     return cli.main(["run", *map(str, args), *IN_PROCESS])
 
 
-def test_existing_result_needs_overwrite_or_incremental_and_a_refused_job_keeps_it(refused, tmp_path, small_model, capsys):
+def test_existing_result_needs_overwrite_or_incremental_and_a_refused_job_keeps_it(
+    refused, tmp_path, small_model, capsys
+):
     out = tmp_path / "out"
     assert run_in_process("--input", VIDEO, "--output", out, "--model", small_model) == 0, capsys.readouterr().err
     first = duckdb.sql(f"select run_id from '{out}/videos-*.parquet'").fetchall()
     refused("--input", VIDEO, "--output", out, "--model", small_model, expect="--overwrite")
     refused("--input", VIDEO, "--output", out, "--model", tmp_path / "missing", "--overwrite", expect="no such file")
-    refused("--input", VIDEO, "--output", out, "--model", small_model, "--overwrite", "--incremental", expect="give one")
+    refused(
+        "--input", VIDEO, "--output", out, "--model", small_model, "--overwrite", "--incremental", expect="give one"
+    )
     assert duckdb.sql(f"select run_id from '{out}/videos-*.parquet'").fetchall() == first
     assert len(list((tmp_path / "out.runs").iterdir())) == 2  # the result's run folder and the lock: nothing staged
 
@@ -127,8 +151,18 @@ def test_existing_result_needs_overwrite_or_incremental_and_a_refused_job_keeps_
 def test_incremental_refuses_other_labelling_settings(refused, tmp_path, small_model, capsys):
     out = tmp_path / "out"
     assert run_in_process("--input", VIDEO, "--output", out, "--model", small_model) == 0, capsys.readouterr().err
-    refused("--input", VIDEO, "--output", out, "--model", small_model, "--incremental", "--top_k", "3",
-            expect="top_k differ")  # fmt: skip
+    refused(
+        "--input",
+        VIDEO,
+        "--output",
+        out,
+        "--model",
+        small_model,
+        "--incremental",
+        "--top_k",
+        "3",
+        expect="top_k differ",
+    )
 
 
 def test_tables_written_in_place_by_an_earlier_version_are_replaced_with_overwrite(refused, tmp_path, small_model):
@@ -164,8 +198,9 @@ def run_local(*args, venv):
     from conftest import REPO
 
     env = {**os.environ, "VIDLABEL_VENV": str(venv)}
-    return subprocess.run(["bash", str(REPO / "run_local.sh"), *map(str, args)], capture_output=True, text=True,
-                          env=env, timeout=120)  # fmt: skip
+    return subprocess.run(
+        ["bash", str(REPO / "run_local.sh"), *map(str, args)], capture_output=True, text=True, env=env, timeout=120
+    )
 
 
 def test_run_local_lists_the_commands_for_an_unknown_one_before_installing_anything(tmp_path):

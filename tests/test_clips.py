@@ -1,4 +1,5 @@
 """The pure rules of resampling, geometry and windowing, without PyAV or Beam."""
+
 import numpy as np
 import pytest
 
@@ -43,9 +44,14 @@ def test_sampler_tolerates_rounded_timestamps():
 
 @pytest.mark.parametrize(
     "size, resize, expected",
-    [((320, 240), "crop", (229, 172)), ((240, 320), "crop", (172, 229)), ((161, 121), "crop", (229, 172)),
-     ((320, 240), "stretch", (172, 172)), ((172, 172), "crop", (172, 172))],
-)  # fmt: skip
+    [
+        ((320, 240), "crop", (229, 172)),
+        ((240, 320), "crop", (172, 229)),
+        ((161, 121), "crop", (229, 172)),
+        ((320, 240), "stretch", (172, 172)),
+        ((172, 172), "crop", (172, 172)),
+    ],
+)
 def test_target_size(size, resize, expected):
     assert clips.target_size(*size, 172, resize) == expected
 

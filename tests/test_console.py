@@ -2,6 +2,7 @@
 success; TensorFlow's, Beam's and FFmpeg's own messages go to the run's log, published with the result. Real jobs
 with the default multi-process runner (SDK workers and decoder children write to their inherited stderr), once
 on a terminal (a pseudo-terminal) and once on a pipe."""
+
 import fcntl
 import json
 import os
@@ -39,8 +40,14 @@ def run_on_a_terminal(args, timeout=300) -> tuple[int, str]:
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 120, 0, 0))  # 30 rows, 120 columns
     env = {**os.environ, "TERM": "xterm"}
-    process = subprocess.Popen([sys.executable, "-m", "vidlabel.pipeline.cli", *map(str, args)], stdin=subprocess.DEVNULL,
-                               stdout=follower, stderr=follower, env=env, close_fds=True)  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vidlabel.pipeline.cli", *map(str, args)],
+        stdin=subprocess.DEVNULL,
+        stdout=follower,
+        stderr=follower,
+        env=env,
+        close_fds=True,
+    )
     os.close(follower)
     chunks: list[bytes] = []
 

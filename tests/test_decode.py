@@ -1,5 +1,6 @@
 """DecodeClips on the real shared videos, called directly (setup/process) with no pipeline, as Beam's own DoFn
 tests do; preprocessing is checked against independent references (TensorFlow's resize, FFmpeg's autorotation)."""
+
 import fractions
 import shutil
 import subprocess
@@ -62,7 +63,9 @@ def test_video_facts():
 
 
 def test_ten_minute_one_fps_video_repeats_frames_to_the_model_rate():
-    clips, done = decode(VIDEOS / "countdown_10min_1fps.mkv", ClipSpec(fps=2, resolution=32, clip_frames=20, stride_frames=20))
+    clips, done = decode(
+        VIDEOS / "countdown_10min_1fps.mkv", ClipSpec(fps=2, resolution=32, clip_frames=20, stride_frames=20)
+    )
     assert done.value.duration_s == pytest.approx(600.0)
     assert len(clips) == 60  # 1200 ticks / 20
     key, frames = clips[1]
@@ -136,8 +139,9 @@ def test_rotated_video_comes_out_upright_as_ffmpeg_shows_it():
     path = VIDEOS / "mug_rotate270_h264.mp4"
     raw = subprocess.run(
         ["ffmpeg", "-v", "error", "-i", str(path), "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
-        check=True, capture_output=True,
-    ).stdout  # fmt: skip
+        check=True,
+        capture_output=True,
+    ).stdout
     upright = np.frombuffer(raw, np.uint8).reshape(320, 180, 3).astype(np.float32) / 255  # displayed 180x320
     ours = model_input(to_model_frame(first_frame(path), ClipSpec(5, 180, 8, 8, "crop")))  # short side 180: no scaling
     reference = upright[70:250]  # the same centre crop
@@ -206,9 +210,24 @@ def pyav_frames(path, stream_index: int) -> int:
 def ffmpeg_frames(path, stream_index: int) -> int:
     """Frames FFmpeg's command line decodes from one stream of the file (framecrc writes a line per frame)."""
     lines = subprocess.run(
-        ["ffmpeg", "-v", "error", "-i", str(path), "-map", f"0:{stream_index}", "-fps_mode", "passthrough", "-f",
-         "framecrc", "-"], check=True, capture_output=True, text=True,
-    ).stdout.splitlines()  # fmt: skip
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-i",
+            str(path),
+            "-map",
+            f"0:{stream_index}",
+            "-fps_mode",
+            "passthrough",
+            "-f",
+            "framecrc",
+            "-",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.splitlines()
     return sum(1 for line in lines if line and not line.startswith("#"))
 
 
@@ -324,7 +343,17 @@ def test_ten_bit_video_says_so(tmp_path):
 
 
 def test_codec_name_maps_decoder_and_encoder_names_to_the_codec():
-    names = {"libdav1d": "av1", "libaom-av1": "av1", "av1": "av1", "h264": "h264", "libx264": "h264",
-             "libvpx-vp9": "vp9", "vp9": "vp9", "libvpx": "vp8", "mjpeg": "mjpeg", "gif": "gif"}  # fmt: skip
+    names = {
+        "libdav1d": "av1",
+        "libaom-av1": "av1",
+        "av1": "av1",
+        "h264": "h264",
+        "libx264": "h264",
+        "libvpx-vp9": "vp9",
+        "vp9": "vp9",
+        "libvpx": "vp8",
+        "mjpeg": "mjpeg",
+        "gif": "gif",
+    }
     assert {name: codec_name(name) for name in names} == names
     assert codec_name("no-such-decoder") == "no-such-decoder"

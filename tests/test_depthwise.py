@@ -1,6 +1,7 @@
 """Base models run with their depthwise 3D convolutions rewritten as per-tap 2D ones: the same numbers as the plain
 SavedModel (the pipeline-level check is `test_pipeline.test_probabilities_equal_the_savedmodel_called_directly`,
 which scores through `vidlabel run` and compares with the SavedModel called directly)."""
+
 import numpy as np
 import pytest
 
@@ -45,8 +46,9 @@ def test_rewritten_base_model_gives_the_plain_savedmodels_probabilities(small_mo
     from vidlabel.transforms.clips import model_input
     from vidlabel.movinet.classifiers import BaseClassifier, softmax
 
-    spec = ClipSpec(fps=SMALL["fps"], resolution=SMALL["resolution"], clip_frames=SMALL["frames"],
-                    stride_frames=SMALL["frames"])  # fmt: skip
+    spec = ClipSpec(
+        fps=SMALL["fps"], resolution=SMALL["resolution"], clip_frames=SMALL["frames"], stride_frames=SMALL["frames"]
+    )
     decode = DecodeClips(spec)
     decode.setup()
     video = VideoFile(str(VIDEOS / "k400_arm_wrestling_h264.mp4"), None, None)
@@ -71,7 +73,9 @@ def test_fine_tuning_layers_give_the_same_outputs_and_gradients():
     from vidlabel.movinet.export import build_classifier
     from vidlabel.movinet.finetune import depthwise_layers_as_2d
 
-    model = build_classifier("a0", "base", num_classes=4, seed=1, input_shape=(None, 4, 32, 32, 3), external_states=False)
+    model = build_classifier(
+        "a0", "base", num_classes=4, seed=1, input_shape=(None, 4, 32, 32, 3), external_states=False
+    )
     clips = tf.constant(np.random.default_rng(1).random((2, 4, 32, 32, 3)), tf.float32)
     labels = tf.constant([0, 3])
 

@@ -1,4 +1,5 @@
 """`vidlabel export-model` writes what the published MoViNet SavedModels are, plus vidlabel's metadata."""
+
 import json
 
 import numpy as np
@@ -13,10 +14,16 @@ def test_exported_folder_has_the_published_interface_and_metadata(small_model):
     assert signature == ("base", (None, None, None, None, 3), "classifier_head", 600)
     metadata = json.loads((small_model / "vidlabel.json").read_text())
     assert metadata == {
-        "variant": "a0", "mode": "base", "architecture": "base", "fps": SMALL["fps"], "resolution": SMALL["resolution"],
-        "clip_frames": SMALL["frames"], "num_classes": 600, "output_key": "classifier_head",
+        "variant": "a0",
+        "mode": "base",
+        "architecture": "base",
+        "fps": SMALL["fps"],
+        "resolution": SMALL["resolution"],
+        "clip_frames": SMALL["frames"],
+        "num_classes": 600,
+        "output_key": "classifier_head",
         "source": "random weights (seed 7)",
-    }  # fmt: skip
+    }
     assert (small_model / "labels.txt").read_text().split("\n")[:-1] == KINETICS_LABELS.read_text().split("\n")[:-1]
 
 

@@ -8,6 +8,7 @@ are built so that a real preprocessing bug changes the label:
 - a copy stored turned by 90 degrees with rotation metadata must keep its label (a move_left video decoded without
   the rotation would move up or down).
 """
+
 import json
 import shutil
 import subprocess
@@ -44,8 +45,9 @@ def direction_model(tmp_path_factory):
     classes = ",".join(DIRECTIONS)
     vidlabel("synth", "--out", root / "train", "--classes", classes, "--videos_per_class", 100, "--seed", 1)
     vidlabel("synth", "--out", root / "heldout", "--classes", classes, "--videos_per_class", 10, "--seed", 2)
-    result = vidlabel("finetune", "--data", root / "train", "--out", root / "model", *TRAIN_FLAGS, "--epochs", 14,
-                      "--seed", 4)  # fmt: skip
+    result = vidlabel(
+        "finetune", "--data", root / "train", "--out", root / "model", *TRAIN_FLAGS, "--epochs", 14, "--seed", 4
+    )
     print(result.stdout[-3000:])
     return root
 
@@ -53,7 +55,16 @@ def direction_model(tmp_path_factory):
 @pytest.fixture(scope="module")
 def heldout_tables(direction_model):
     out = direction_model / "tables"
-    vidlabel("run", *IN_PROCESS, "--model", direction_model / "model", "--input", direction_model / "heldout", "--output", out)
+    vidlabel(
+        "run",
+        *IN_PROCESS,
+        "--model",
+        direction_model / "model",
+        "--input",
+        direction_model / "heldout",
+        "--output",
+        out,
+    )
     return out
 
 
@@ -94,7 +105,18 @@ def reencode(source, target, transform, rotate=None):
     synth.write_video(str(plain), frames, fps, width, height)
     if rotate:
         subprocess.run(
-            ["ffmpeg", "-v", "error", "-i", str(plain), "-c", "copy", "-metadata:s:v:0", f"rotate={rotate}", str(target)],
+            [
+                "ffmpeg",
+                "-v",
+                "error",
+                "-i",
+                str(plain),
+                "-c",
+                "copy",
+                "-metadata:s:v:0",
+                f"rotate={rotate}",
+                str(target),
+            ],
             check=True,
         )
         plain.unlink()
@@ -108,7 +130,9 @@ def test_reversed_videos_get_the_opposite_direction(direction_model, heldout_tab
         target.parent.mkdir(parents=True, exist_ok=True)
         reencode(uri, target, lambda frames: frames[::-1])
     out = tmp_path / "tables"
-    vidlabel("run", *IN_PROCESS, "--model", direction_model / "model", "--input", tmp_path / "reversed", "--output", out)
+    vidlabel(
+        "run", *IN_PROCESS, "--model", direction_model / "model", "--input", tmp_path / "reversed", "--output", out
+    )
     labels = labels_by_video(out)
     correct = sum(label == true_label(uri) for uri, label in labels.items())
     assert len(labels) == len(upright) and correct / len(labels) >= 0.9
@@ -121,8 +145,9 @@ def ffmpeg_first_frame(path) -> np.ndarray:
         width, height = (frame.height, frame.width) if frame.rotation % 180 else (frame.width, frame.height)
     raw = subprocess.run(
         ["ffmpeg", "-v", "error", "-i", str(path), "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
-        capture_output=True, check=True,
-    ).stdout  # fmt: skip
+        capture_output=True,
+        check=True,
+    ).stdout
     return np.frombuffer(raw, np.uint8).reshape(height, width, 3)
 
 
@@ -157,9 +182,28 @@ def test_colour_only_classes_are_told_apart(tmp_path):
     the model frames with PyAV's and FFmpeg's own RGB frames."""
     vidlabel("synth", "--out", tmp_path / "train", "--classes", "red,blue", "--videos_per_class", 40, "--seed", 4)
     vidlabel("synth", "--out", tmp_path / "heldout", "--classes", "red,blue", "--videos_per_class", 6, "--seed", 5)
-    vidlabel("finetune", "--data", tmp_path / "train", "--out", tmp_path / "model", *TRAIN_FLAGS, "--epochs", 8,
-             "--batch_size", 4)  # fmt: skip
-    vidlabel("run", *IN_PROCESS, "--model", tmp_path / "model", "--input", tmp_path / "heldout", "--output", tmp_path / "tables")
+    vidlabel(
+        "finetune",
+        "--data",
+        tmp_path / "train",
+        "--out",
+        tmp_path / "model",
+        *TRAIN_FLAGS,
+        "--epochs",
+        8,
+        "--batch_size",
+        4,
+    )
+    vidlabel(
+        "run",
+        *IN_PROCESS,
+        "--model",
+        tmp_path / "model",
+        "--input",
+        tmp_path / "heldout",
+        "--output",
+        tmp_path / "tables",
+    )
     labels = labels_by_video(tmp_path / "tables")
     assert len(labels) == 12
     correct = sum(label == true_label(uri) for uri, label in labels.items())
@@ -178,8 +222,17 @@ def test_csv_manifest_and_bad_data_are_clear(tmp_path):
 
     one_class = vidlabel("finetune", "--data", tmp_path / "videos" / "red", "--out", tmp_path / "m", check=False)
     assert one_class.returncode == 2 and "need at least 2 classes" in one_class.stderr
-    bad_init = vidlabel("finetune", "--data", tmp_path / "videos", "--out", tmp_path / "m2", "--init",
-                        tmp_path / "nowhere", *TRAIN_FLAGS, check=False)  # fmt: skip
+    bad_init = vidlabel(
+        "finetune",
+        "--data",
+        tmp_path / "videos",
+        "--out",
+        tmp_path / "m2",
+        "--init",
+        tmp_path / "nowhere",
+        *TRAIN_FLAGS,
+        check=False,
+    )
     assert bad_init.returncode == 2 and "no such file or folder" in bad_init.stderr
     assert not (tmp_path / "m2").exists()
 

@@ -1,5 +1,6 @@
 """The fuzz benchmark (`bench/fuzz.py`) as tests: mutated real videos (bit flips, truncation, spliced headers, huge
 declared dimensions) through the real pipeline. The default suite runs 40 inputs; `pytest -m slow` runs 1,000."""
+
 import json
 import subprocess
 import sys
@@ -11,10 +12,21 @@ from conftest import REPO
 
 def fuzz(stream_model, tmp_path, count):
     result = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "fuzz.py"), "--count", str(count), "--work", str(tmp_path),
-         "--model", str(stream_model / "model.tflite"), "--decode_timeout_seconds", "20"],
-        capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(REPO / "bench" / "fuzz.py"),
+            "--count",
+            str(count),
+            "--work",
+            str(tmp_path),
+            "--model",
+            str(stream_model / "model.tflite"),
+            "--decode_timeout_seconds",
+            "20",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     print(figures)

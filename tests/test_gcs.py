@@ -1,6 +1,7 @@
 """gs:// everywhere a path is taken, against a real GCS JSON API server on loopback (gcp-storage-emulator): inputs,
 manifests, outputs, models and labels through Beam's GCS file system and google-cloud-storage, in the launcher, the
 Beam worker processes and the decoder processes. And the Dataflow job, built and validated offline by a dry run."""
+
 import json
 import os
 import re
@@ -24,7 +25,9 @@ from vidlabel.transforms.inference import MovinetHandler
 from vidlabel.transforms.types import ClipKey
 
 NAMES = ["anet_clean_and_jerk_h264.mp4", "bear_vp9_161x121_odd.webm", "swimming_person.gif", "zero_bytes.webm"]
-MANIFEST = "# listed twice (by the folder too), and one that is not there\nvideos/anet_clean_and_jerk_h264.mp4\nmissing.mp4\n"
+MANIFEST = (
+    "# listed twice (by the folder too), and one that is not there\nvideos/anet_clean_and_jerk_h264.mp4\nmissing.mp4\n"
+)
 # Columns that say where a video or the model is stored (paths, update times, the storage client's error class)
 # rather than what the video holds; a NotFound from GCS is a FileNotFoundError locally, both "file not found".
 STORAGE_COLUMNS = {"video_uri", "run_id", "file_modified", "error_class", "model"}
@@ -56,11 +59,30 @@ def runs(gcs, cache, lite_model, tmp_path_factory):
     gcs.blob("manifest.txt").upload_from_string(MANIFEST)
     model = upload(gcs, lite_model.parent, "models/lite") + "/model.tflite"
 
-    vidlabel("run", *IN_PROCESS, "--input", local / "videos", "--manifest", local / "manifest.txt",
-             "--output", local / "out", "--model", lite_model)  # fmt: skip
+    vidlabel(
+        "run",
+        *IN_PROCESS,
+        "--input",
+        local / "videos",
+        "--manifest",
+        local / "manifest.txt",
+        "--output",
+        local / "out",
+        "--model",
+        lite_model,
+    )
     bucket = f"gs://{GCS_BUCKET}"
-    result = vidlabel("run", "--input", f"{bucket}/videos/", "--manifest", f"{bucket}/manifest.txt",
-                      "--output", f"{bucket}/out", "--model", model)  # fmt: skip
+    result = vidlabel(
+        "run",
+        "--input",
+        f"{bucket}/videos/",
+        "--manifest",
+        f"{bucket}/manifest.txt",
+        "--output",
+        f"{bucket}/out",
+        "--model",
+        model,
+    )
     return {"local": str(local / "out"), "gs": f"{bucket}/out", "model": model, "stderr": result.stderr}
 
 
@@ -83,8 +105,12 @@ def test_gs_to_gs_rows_equal_the_local_run(runs, table):
 
 def test_gs_run_labels_each_listed_object_once_and_reports_a_missing_one(runs):
     videos = publish.read_table(runs["gs"], "videos")  # through Beam's GCS file system, queried with DuckDB
-    rows = duckdb.from_arrow(videos).query("videos", "select video_uri, status, error from videos order by 1").fetchall()
-    assert [r[0] for r in rows] == sorted(f"gs://{GCS_BUCKET}/{n}" for n in ["missing.mp4", *(f"videos/{x}" for x in NAMES)])
+    rows = (
+        duckdb.from_arrow(videos).query("videos", "select video_uri, status, error from videos order by 1").fetchall()
+    )
+    assert [r[0] for r in rows] == sorted(
+        f"gs://{GCS_BUCKET}/{n}" for n in ["missing.mp4", *(f"videos/{x}" for x in NAMES)]
+    )
     assert dict((r[0].rsplit("/", 1)[-1], r[1:]) for r in rows)["missing.mp4"] == ("error", "file not found")
     assert sum(status == "ok" for _, status, _ in rows) == 3
 
@@ -111,8 +137,19 @@ def test_a_publication_killed_midway_is_finished_by_the_next_run(gcs, runs):
     assert publish.published_result(runs["gs"]) is None
 
     bucket = f"gs://{GCS_BUCKET}"
-    vidlabel("run", *IN_PROCESS, "--input", f"{bucket}/videos/", "--manifest", f"{bucket}/manifest.txt",
-             "--output", runs["gs"], "--model", runs["model"], "--incremental")  # fmt: skip
+    vidlabel(
+        "run",
+        *IN_PROCESS,
+        "--input",
+        f"{bucket}/videos/",
+        "--manifest",
+        f"{bucket}/manifest.txt",
+        "--output",
+        runs["gs"],
+        "--model",
+        runs["model"],
+        "--incremental",
+    )
     record = publish.read_record(runs["gs"])
     assert record["previous_run"] == killed
     assert record["counts"]["kept"] == 4 and record["counts"]["labelled"] == 1  # the missing object is retried
@@ -125,7 +162,10 @@ def test_a_publication_killed_midway_is_finished_by_the_next_run(gcs, runs):
         (["--input", "gs://no-such-bucket/videos/"], "the bucket gs://no-such-bucket does not exist"),
         (["--input", f"gs://{GCS_BUCKET}/videos/none.mp4"], "no such object"),
         (["--manifest", f"gs://{GCS_BUCKET}/none.txt"], "--manifest gs://vidlabel-test/none.txt: no such file"),
-        (["--output", "gs://no-such-bucket/out"], "--output gs://no-such-bucket/out: the bucket gs://no-such-bucket does not exist"),
+        (
+            ["--output", "gs://no-such-bucket/out"],
+            "--output gs://no-such-bucket/out: the bucket gs://no-such-bucket does not exist",
+        ),
         (["--model", f"gs://{GCS_BUCKET}/models/none"], "no SavedModel there"),
         (["--model", f"gs://{GCS_BUCKET}/models/lite/none.tflite"], "no such object"),
         (["--model", "gs://no-such-bucket/model.tflite"], "--model gs://no-such-bucket/model.tflite: the bucket"),
@@ -133,7 +173,11 @@ def test_a_publication_killed_midway_is_finished_by_the_next_run(gcs, runs):
     ],
 )
 def test_missing_buckets_and_objects_stop_the_job_with_a_clear_error(gcs, runs, capsys, flags, message):
-    defaults = {"--input": f"gs://{GCS_BUCKET}/videos/", "--output": f"gs://{GCS_BUCKET}/elsewhere", "--model": runs["model"]}
+    defaults = {
+        "--input": f"gs://{GCS_BUCKET}/videos/",
+        "--output": f"gs://{GCS_BUCKET}/elsewhere",
+        "--model": runs["model"],
+    }
     args = dict(defaults, **dict(zip(flags[::2], flags[1::2])))
     status = cli.main(["run", *IN_PROCESS, *(x for kv in args.items() for x in kv)])
     assert status == 2
@@ -150,7 +194,9 @@ def test_savedmodel_on_gs_is_staged_fetched_and_scores_like_the_local_copy(gcs, 
     assert gcs.get_blob(f"{uri.split('/', 3)[3]}/saved_model.pb").generation == generation
 
     fetched = movinet.fetch_model(uri)
-    assert fetched.startswith(str(cache)) and movinet.content_sha256(fetched) == movinet.content_sha256(str(small_model))
+    assert fetched.startswith(str(cache)) and movinet.content_sha256(fetched) == movinet.content_sha256(
+        str(small_model)
+    )
     handler = MovinetHandler(uri, signature, max_batch_size=1, model_name="m")  # fetches into the cache, loads
     clip = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
     (result,) = handler.run_inference([(ClipKey("v", 0, 0.0, 4.0, 0, 7), clip)], handler.load_model())
@@ -186,9 +232,24 @@ def dry_run(*flags):
     """run_dataflow.sh --dry_run with no credentials and no emulator: nothing may reach the network."""
     env = {k: v for k, v in os.environ.items() if k not in ("STORAGE_EMULATOR_HOST", "GOOGLE_APPLICATION_CREDENTIALS")}
     env["VIDLABEL_VENV"] = os.path.dirname(os.path.dirname(sys.executable))  # this venv: nothing to install
-    return subprocess.run(["bash", str(REPO / "run_dataflow.sh"), "--project", "my-project", "--region",
-                           "europe-west4", "--bucket", "my-archive", *map(str, flags), "--dry_run"],
-                          env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    return subprocess.run(
+        [
+            "bash",
+            str(REPO / "run_dataflow.sh"),
+            "--project",
+            "my-project",
+            "--region",
+            "europe-west4",
+            "--bucket",
+            "my-archive",
+            *map(str, flags),
+            "--dry_run",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_run_dataflow_dry_run_builds_the_job_offline_and_packages_vidlabel(lite_model):
@@ -205,13 +266,29 @@ def test_run_dataflow_dry_run_builds_the_job_offline_and_packages_vidlabel(lite_
     sdist = re.search(r"would stage workflow\.tar\.gz <- (\S+\.tar\.gz)", err).group(1)
     with tarfile.open(sdist) as tar:
         names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
-    assert {"setup.py", "pipeline/cli.py", "pipeline/plan.py", "transforms/handlers.py", "transforms/sandbox.py"} <= names
+    assert {
+        "setup.py",
+        "pipeline/cli.py",
+        "pipeline/plan.py",
+        "transforms/handlers.py",
+        "transforms/sandbox.py",
+    } <= names
 
 
 def test_run_dataflow_gpu_dry_run_and_refusals(lite_model):
     image = "europe-docker.pkg.dev/my-project/vidlabel/worker:gpu"
-    gpu = dry_run("--input", "gs://my-archive/videos/", "--output", "gs://my-archive/labels", "--model", lite_model,
-                  "--gpu", "nvidia-l4:2", "--sdk_container_image", image)  # fmt: skip
+    gpu = dry_run(
+        "--input",
+        "gs://my-archive/videos/",
+        "--output",
+        "gs://my-archive/labels",
+        "--model",
+        lite_model,
+        "--gpu",
+        "nvidia-l4:2",
+        "--sdk_container_image",
+        image,
+    )
     assert gpu.returncode == 0, gpu.stderr[-3000:]
     assert f"g2-standard-24 x up to 10, 8 threads, image {image}" in gpu.stderr
     assert "worker_accelerator=type:nvidia-l4;count:2;install-nvidia-driver" in gpu.stderr

@@ -1,5 +1,6 @@
 """Dynamic-range int8 TFLite against the float stream SavedModel it was converted from (same export, same
 weights), through the whole pipeline. Slow (a second stream export): `pytest -m slow`."""
+
 import duckdb
 import numpy as np
 import pytest
@@ -15,10 +16,28 @@ INT8_TOLERANCE = 2e-3
 def test_int8_tflite_is_close_to_the_float_model(tmp_path):
     model = tmp_path / "a0-stream-int8"
     vidlabel(
-        "export-model", "--variant", "a0", "--mode", "stream", "--tflite", "--quantize", "int8", "--random_weights",
-        "--seed", "7", "--out", model, "--labels", KINETICS_LABELS, "--resolution", SMALL["resolution"],
-        "--fps", SMALL["fps"], "--frames", SMALL["frames"],
-    )  # fmt: skip
+        "export-model",
+        "--variant",
+        "a0",
+        "--mode",
+        "stream",
+        "--tflite",
+        "--quantize",
+        "int8",
+        "--random_weights",
+        "--seed",
+        "7",
+        "--out",
+        model,
+        "--labels",
+        KINETICS_LABELS,
+        "--resolution",
+        SMALL["resolution"],
+        "--fps",
+        SMALL["fps"],
+        "--frames",
+        SMALL["frames"],
+    )
     inputs = [arg for name in SOME_VIDEOS for arg in ("--input", VIDEOS / name)]
     for name, path in [("float", model), ("int8", model / "model.tflite")]:
         vidlabel("run", *inputs, "--output", tmp_path / name, "--model", path, "--all_scores")
@@ -27,5 +46,7 @@ def test_int8_tflite_is_close_to_the_float_model(tmp_path):
     b = duckdb.sql(query.format(tmp_path / "int8")).fetchall()
     assert [r[:2] for r in a] == [r[:2] for r in b]
     diff = max(np.abs(np.array(x[2]) - np.array(y[2])).max() for x, y in zip(a, b))
-    print(f"int8 vs float: max |probability diff| {diff:.2e}; top-1 agreement {np.mean([x[3] == y[3] for x, y in zip(a, b)]):.2f}")
+    print(
+        f"int8 vs float: max |probability diff| {diff:.2e}; top-1 agreement {np.mean([x[3] == y[3] for x, y in zip(a, b)]):.2f}"
+    )
     assert diff <= INT8_TOLERANCE

@@ -1,4 +1,5 @@
 """Listing rules, and the job's file list read back on a real Beam runner as the launcher listed it."""
+
 import os
 import urllib.parse
 
@@ -58,7 +59,7 @@ def test_non_utf8_file_names_get_a_reversible_utf8_uri(tmp_path):
     [uri] = list_videos([str(tmp_path)], None, EXTS)
     uri.encode("utf-8")
     assert uri.startswith("file://") and uri.endswith("caf%E9.mp4")
-    assert urllib.parse.unquote_to_bytes(uri[len("file://"):]) == os.fsencode(str(tmp_path / name))
+    assert urllib.parse.unquote_to_bytes(uri[len("file://") :]) == os.fsencode(str(tmp_path / name))
     assert listing.to_local_path(uri) == str(tmp_path / name)
 
 

@@ -1,5 +1,6 @@
 """The package as users get it: an sdist and a wheel built from this tree, the wheel installed into a fresh
 virtualenv, every module imported from there, and a decoder child process started by module name from it."""
+
 import pathlib
 import subprocess
 import sys
@@ -14,8 +15,11 @@ PACKAGES = ("vidlabel.pipeline", "vidlabel.pipeline.commands", "vidlabel.transfo
 
 def test_the_wheel_installs_and_every_module_imports_and_decodes_from_it(tmp_path):
     dist = tmp_path / "dist"
-    subprocess.run([sys.executable, "-m", "build", "--no-isolation", "--sdist", "--wheel", "--outdir", str(dist), str(ROOT)],
-                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "build", "--no-isolation", "--sdist", "--wheel", "--outdir", str(dist), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
     [wheel] = dist.glob("vidlabel-*.whl")
     [sdist] = dist.glob("vidlabel-*.tar.gz")
     listed = subprocess.run(["tar", "tzf", str(sdist)], check=True, capture_output=True, text=True).stdout
@@ -26,11 +30,18 @@ def test_the_wheel_installs_and_every_module_imports_and_decodes_from_it(tmp_pat
     python = venv / "bin" / "python"
     # The dependencies come from this environment's site-packages (a path line, which does not run its .pth
     # files, so this checkout's editable install stays out); vidlabel itself only from the wheel.
-    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          check=True, capture_output=True, text=True).stdout.strip()  # fmt: skip
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     (pathlib.Path(site) / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q", str(wheel)],
-                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q", str(wheel)],
+        check=True,
+        capture_output=True,
+    )
 
     script = textwrap.dedent(f"""
         import importlib, pkgutil

@@ -1,6 +1,7 @@
 """`vidlabel run` end to end, as a user runs it: the real CLI, the default local runner (FnApiRunner, one SDK
 worker process per core), real PyAV decoding of every shared video, a real exported MoViNet, and the Parquet tables
 read back with DuckDB."""
+
 import duckdb
 import numpy as np
 import pytest
@@ -106,15 +107,20 @@ def test_probabilities_equal_the_savedmodel_called_directly(run_output, small_mo
     """Fidelity: the same preprocessed frames through the same SavedModel, outside Beam, give the same numbers."""
     out, _ = run_output
     video = VIDEOS / "k400_arm_wrestling_h264.mp4"
-    fn = DecodeClips(ClipSpec(fps=SMALL["fps"], resolution=SMALL["resolution"], clip_frames=SMALL["frames"],
-                              stride_frames=SMALL["frames"]))  # fmt: skip
+    fn = DecodeClips(
+        ClipSpec(
+            fps=SMALL["fps"], resolution=SMALL["resolution"], clip_frames=SMALL["frames"], stride_frames=SMALL["frames"]
+        )
+    )
     fn.setup()
     clips = [o for o in fn.process(VideoFile(str(video), None, None)) if isinstance(o, tuple)]
     fn.teardown()
     import tensorflow as tf
 
     model = tf.saved_model.load(str(small_model)).signatures["serving_default"]
-    direct = [tf.nn.softmax(model(image=tf.constant(model_input(f[None])))["classifier_head"])[0].numpy() for _, f in clips]
+    direct = [
+        tf.nn.softmax(model(image=tf.constant(model_input(f[None])))["classifier_head"])[0].numpy() for _, f in clips
+    ]
     stored = sql(out, f"select clip_index, scores from PREDICTIONS where video_uri = '{video}' order by clip_index")
     assert [i for i, _ in stored] == [k.clip_index for k, _ in clips]
     assert np.abs(np.array([s for _, s in stored]) - np.array(direct)).max() <= 1e-5

@@ -10,6 +10,7 @@ about it comes from the URL, and its class names from the label download. The se
 the middle of one, or answer 404, and it records every request, so a test can say that a second run downloads
 nothing.
 """
+
 import dataclasses
 import hashlib
 import http.server
@@ -120,8 +121,15 @@ def hub_tarball(small_model) -> bytes:
     labels.txt in it."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=1) as tar:
-        tar.add(small_model, arcname=".", filter=lambda info: None if os.path.basename(info.name) in (
-            movinet.METADATA_FILE, movinet.LABELS_FILE, movinet.TFLITE_FILE) else info)  # fmt: skip
+        tar.add(
+            small_model,
+            arcname=".",
+            filter=lambda info: (
+                None
+                if os.path.basename(info.name) in (movinet.METADATA_FILE, movinet.LABELS_FILE, movinet.TFLITE_FILE)
+                else info
+            ),
+        )
     return buffer.getvalue()
 
 
@@ -174,13 +182,18 @@ README_TFLITE = re.compile(
 
 
 def test_the_aliases_are_exactly_the_published_handles():
-    expected = {f"{v}-{m}": f"https://tfhub.dev/tensorflow/movinet/{v}/{m}/kinetics-600/classification/3"
-                for v in ("a0", "a1", "a2", "a3", "a4", "a5") for m in ("base", "stream")}  # fmt: skip
-    expected.update({
-        f"{v}-stream-tflite": f"https://tfhub.dev/tensorflow/lite-model/movinet/{v}/stream/kinetics-600/classification/"
-                              "tflite/float16/1?lite-format=tflite"
-        for v in ("a0", "a1", "a2")
-    })  # fmt: skip
+    expected = {
+        f"{v}-{m}": f"https://tfhub.dev/tensorflow/movinet/{v}/{m}/kinetics-600/classification/3"
+        for v in ("a0", "a1", "a2", "a3", "a4", "a5")
+        for m in ("base", "stream")
+    }
+    expected.update(
+        {
+            f"{v}-stream-tflite": f"https://tfhub.dev/tensorflow/lite-model/movinet/{v}/stream/kinetics-600/classification/"
+            "tflite/float16/1?lite-format=tflite"
+            for v in ("a0", "a1", "a2")
+        }
+    )
     assert movinet.ALIASES == expected
     for alias, url in movinet.ALIASES.items():
         match = README_TFLITE.fullmatch(url) if alias.endswith("-tflite") else README_HANDLE.fullmatch(url)
@@ -195,7 +208,9 @@ def test_the_aliases_are_exactly_the_published_handles():
 def test_an_alias_asks_for_exactly_its_published_handle(monkeypatch, tmp_path):
     asked = []
     monkeypatch.setattr(movinet.download, "from_hub", lambda handle: asked.append(handle) or str(tmp_path))
-    monkeypatch.setattr(movinet.download, "download_tflite", lambda url: asked.append(url) or str(tmp_path / "m.tflite"))
+    monkeypatch.setattr(
+        movinet.download, "download_tflite", lambda url: asked.append(url) or str(tmp_path / "m.tflite")
+    )
     for alias, url in movinet.ALIASES.items():
         located = movinet.locate_model(alias)
         assert asked[-1] == url and located.published and located.metadata.source == url
@@ -209,40 +224,58 @@ A2_BASE = movinet.PublishedModel("a2", "base", None, 3)
     [
         ("https://tfhub.dev/tensorflow/movinet/a2/base/kinetics-600/classification/3", A2_BASE),
         ("https://tfhub.dev/tensorflow/movinet/a2/base/kinetics-600/classification/3/", A2_BASE),
-        ("https://tfhub.dev/tensorflow/movinet/a2/base/kinetics-600/classification/3?tf-hub-format=compressed",
-         A2_BASE),
+        (
+            "https://tfhub.dev/tensorflow/movinet/a2/base/kinetics-600/classification/3?tf-hub-format=compressed",
+            A2_BASE,
+        ),
         # tfhub.dev's redirect target, and Kaggle's API form (either case of the framework, as Kaggle writes both)
         ("https://www.kaggle.com/models/google/movinet/tensorFlow2/a2-base-kinetics-600-classification/3", A2_BASE),
         ("https://www.kaggle.com/models/google/movinet/TensorFlow2/a2-base-kinetics-600-classification/3", A2_BASE),
-        ("https://www.kaggle.com/models/google/movinet/frameworks/TensorFlow2/variations/a2-base-kinetics-600-"
-         "classification/versions/3", A2_BASE),
-        ("https://www.kaggle.com/models/google/movinet/TensorFlow2/a0-stream-kinetics-600-classification/2",
-         movinet.PublishedModel("a0", "stream", None, 2)),
+        (
+            "https://www.kaggle.com/models/google/movinet/frameworks/TensorFlow2/variations/a2-base-kinetics-600-"
+            "classification/versions/3",
+            A2_BASE,
+        ),
+        (
+            "https://www.kaggle.com/models/google/movinet/TensorFlow2/a0-stream-kinetics-600-classification/2",
+            movinet.PublishedModel("a0", "stream", None, 2),
+        ),
         # mirrors and the loopback server: the host does not matter, nor a folder above the published path
-        ("http://127.0.0.1:8123/tensorflow/movinet/a5/stream/kinetics-600/classification/3",
-         movinet.PublishedModel("a5", "stream", None, 3)),
+        (
+            "http://127.0.0.1:8123/tensorflow/movinet/a5/stream/kinetics-600/classification/3",
+            movinet.PublishedModel("a5", "stream", None, 3),
+        ),
         ("https://hub.tensorflow.google.cn/tensorflow/movinet/a2/base/kinetics-600/classification/3", A2_BASE),
         ("https://movinet.example.com/tfhub/tensorflow/movinet/a2/base/kinetics-600/classification/3", A2_BASE),
         # TFLite files
-        ("https://tfhub.dev/tensorflow/lite-model/movinet/a0/stream/kinetics-600/classification/tflite/int8/1"
-         "?lite-format=tflite", movinet.PublishedModel("a0", "stream", "int8", 1)),
-        ("https://tfhub.dev/tensorflow/lite-model/movinet/a1/stream/kinetics-600/classification/tflite/float16/1",
-         movinet.PublishedModel("a1", "stream", "float16", 1)),
-        ("https://www.kaggle.com/models/google/movinet/tfLite/a2-stream-kinetics-600-classification-tflite-float16/1",
-         movinet.PublishedModel("a2", "stream", "float16", 1)),
+        (
+            "https://tfhub.dev/tensorflow/lite-model/movinet/a0/stream/kinetics-600/classification/tflite/int8/1"
+            "?lite-format=tflite",
+            movinet.PublishedModel("a0", "stream", "int8", 1),
+        ),
+        (
+            "https://tfhub.dev/tensorflow/lite-model/movinet/a1/stream/kinetics-600/classification/tflite/float16/1",
+            movinet.PublishedModel("a1", "stream", "float16", 1),
+        ),
+        (
+            "https://www.kaggle.com/models/google/movinet/tfLite/a2-stream-kinetics-600-classification-tflite-float16/1",
+            movinet.PublishedModel("a2", "stream", "float16", 1),
+        ),
         # not published MoViNet classifiers
         ("https://tfhub.dev/tensorflow/movinet/a6/base/kinetics-600/classification/3", None),
         ("https://tfhub.dev/tensorflow/movinet/a0/base/kinetics-400/classification/3", None),
         ("https://tfhub.dev/tensorflow/movinet/a0/base/kinetics-600/classification/3/extra", None),
         ("https://tfhub.dev/google/imagenet/mobilenet_v2_100_224/classification/5", None),
         ("https://tfhub.dev/tensorflow/lite-model/movinet/a0/base/kinetics-600/classification/tflite/int8/1", None),
-        ("https://www.kaggle.com/models/google/movinet/TensorFlow2/a0-stream-kinetics-600-classification-tflite-int8/1",
-         None),
+        (
+            "https://www.kaggle.com/models/google/movinet/TensorFlow2/a0-stream-kinetics-600-classification-tflite-int8/1",
+            None,
+        ),
         ("https://www.kaggle.com/models/google/movinet/tfLite/a0-stream-kinetics-600-classification/1", None),
         ("gs://bucket/tensorflow/movinet/a0/base/kinetics-600/classification/3", None),
         ("/models/tensorflow/movinet/a0/base/kinetics-600/classification/3", None),
     ],
-)  # fmt: skip
+)
 def test_published_urls_are_recognised_whatever_the_host(url, expected):
     assert movinet.published_model(url) == expected
     if expected is None:
@@ -259,8 +292,9 @@ def test_published_urls_are_recognised_whatever_the_host(url, expected):
 # Through the loopback server.
 
 
-def test_a_published_handle_runs_end_to_end_through_tensorflow_hub_and_downloads_once(host, hub_tarball, tmp_path,
-                                                                                      capsys):
+def test_a_published_handle_runs_end_to_end_through_tensorflow_hub_and_downloads_once(
+    host, hub_tarball, tmp_path, capsys
+):
     """Also: a model or label download cut short is a clear error that leaves nothing in the caches, and the next
     run succeeds (the healthy runs here are those next runs: each full run costs ~20 s on two cores)."""
     handle = host.publish_hub_model(hub_tarball)
@@ -346,7 +380,8 @@ def test_a_stalled_server_is_given_up_on_within_the_download_timeout(host, hub_t
     host.files[urllib.parse.urlsplit(tflite).path + "?lite-format=tflite"] = b"\0\0\0\0TFL3" + bytes(1 << 20)
     handle = host.publish_hub_model(hub_tarball)
     stall = {"hub": kaggle_path("a0") + "?tf-hub-format=compressed", "labels": LABELS_PATH}.get(
-        what, urllib.parse.urlsplit(tflite).path + "?lite-format=tflite")
+        what, urllib.parse.urlsplit(tflite).path + "?lite-format=tflite"
+    )
     host.faults[stall] = "stall"
     started = time.monotonic()
     with pytest.raises(movinet.ModelError, match="no data for 2 s: the server stalled"):
@@ -361,10 +396,24 @@ def test_a_launcher_killed_mid_download_does_not_make_the_next_run_wait(host, hu
     handle = host.publish_hub_model(hub_tarball)
     host.faults[kaggle_path("a0") + "?tf-hub-format=compressed"] = "stall"
     launcher = subprocess.Popen(
-        [sys.executable, "-m", "vidlabel.pipeline.cli", "run", *IN_PROCESS, "--input", str(VIDEO), "--output",
-         str(tmp_path / "out"), "--model", handle, *map(str, FAST)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "vidlabel.pipeline.cli",
+            "run",
+            *IN_PROCESS,
+            "--input",
+            str(VIDEO),
+            "--output",
+            str(tmp_path / "out"),
+            "--model",
+            handle,
+            *map(str, FAST),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     lock = tmp_path / "tfhub" / (hashlib.sha1(handle.encode()).hexdigest() + ".lock")
     try:
         assert host.stalled.wait(120), launcher.stderr.read() if launcher.poll() is not None else "no download"
@@ -425,8 +474,9 @@ def test_only_a_lock_whose_owner_is_dead_on_this_host_is_removed(tmp_path, monke
         ("labels", "not the file", "is not the Kinetics-600 label file"),
     ],
 )
-def test_a_missing_or_unreachable_download_fails_fast_and_says_what_to_do(host, hub_tarball, tmp_path, capsys,
-                                                                          monkeypatch, what, problem, expect):
+def test_a_missing_or_unreachable_download_fails_fast_and_says_what_to_do(
+    host, hub_tarball, tmp_path, capsys, monkeypatch, what, problem, expect
+):
     handle = host.publish_hub_model(hub_tarball)
     base = host.url if problem != "closed" else closed_port_url()
     if what == "model":

@@ -1,6 +1,7 @@
 """Never lose work, never die on a bad file: real runs killed with SIGKILL, re-runs with --incremental, and hostile
 inputs (a FIFO that blocks, a decoder that crashes, frames that need gigabytes, odd names and links) through the
 real pipeline and the real decoder processes."""
+
 import json
 import os
 import shutil
@@ -20,9 +21,18 @@ from vidlabel.transforms.sandbox import DecoderProcess
 from vidlabel.transforms.types import ClipSpec, DecodeLimits, VideoError, VideoInfo
 
 SPEC = ClipSpec(fps=2, resolution=32, clip_frames=8, stride_frames=8)
-TEN = ["anet_clean_and_jerk_h264.mp4", "bbb_vp8_vorbis_1s.webm", "bear_vp9_161x121_odd.webm", "k400_arm_wrestling_h264.mp4",
-       "mug_rotate270_h264.mp4", "neuro_mjpeg_160x120_3frames.avi", "selfie_av1_aac.mp4", "swimming_person.gif",
-       "opus_audio_only.mp4", "zero_bytes.webm"]  # fmt: skip
+TEN = [
+    "anet_clean_and_jerk_h264.mp4",
+    "bbb_vp8_vorbis_1s.webm",
+    "bear_vp9_161x121_odd.webm",
+    "k400_arm_wrestling_h264.mp4",
+    "mug_rotate270_h264.mp4",
+    "neuro_mjpeg_160x120_3frames.avi",
+    "selfie_av1_aac.mp4",
+    "swimming_person.gif",
+    "opus_audio_only.mp4",
+    "zero_bytes.webm",
+]
 
 
 def videos_table(out):
@@ -35,9 +45,13 @@ def predictions_per_video(out):
 
 def assert_each_clip_once(out):
     """Every ok video has exactly its num_clips prediction rows, each clip once."""
-    clips = dict(duckdb.sql(f"select video_uri, num_clips from '{out}/videos-*.parquet' where status = 'ok'").fetchall())
+    clips = dict(
+        duckdb.sql(f"select video_uri, num_clips from '{out}/videos-*.parquet' where status = 'ok'").fetchall()
+    )
     assert predictions_per_video(out) == clips
-    dupes = duckdb.sql(f"select video_uri, clip_index from '{out}/predictions-*.parquet' group by all having count(*) > 1")
+    dupes = duckdb.sql(
+        f"select video_uri, clip_index from '{out}/predictions-*.parquet' group by all having count(*) > 1"
+    )
     assert dupes.fetchall() == []
 
 
@@ -71,8 +85,12 @@ def test_incremental_labels_exactly_the_new_and_changed_files(tmp_path, lite_mod
     assert labelled == sorted(str(p) for p in (folder / "new").iterdir())
     assert set(first) <= set(second)  # the kept rows are the published ones, run_id included
     assert {k: new_run["counts"][k] for k in ("listed", "labelled", "ok", "error", "kept")} == {
-        "listed": 12, "labelled": 2, "ok": 2, "error": 0, "kept": 10
-    }  # fmt: skip
+        "listed": 12,
+        "labelled": 2,
+        "ok": 2,
+        "error": 0,
+        "kept": 10,
+    }
     assert_each_clip_once(out)
 
     changed = folder / f"03-{TEN[3]}"
@@ -147,8 +165,9 @@ def test_a_result_written_by_vidlabel_0_2_is_extended_with_incremental(tmp_path,
     copy_videos(["swimming_person.gif"], folder / "new")
     extended = vidlabel("run", *flags, "--incremental")
     assert "2 kept video(s) were labelled by an older vidlabel" in extended.stderr
-    rows = duckdb.sql(f"select video_uri, codec, stream_index, pix_fmt, bit_depth from '{out}/videos-*.parquet' "
-                      "order by 1").fetchall()  # fmt: skip
+    rows = duckdb.sql(
+        f"select video_uri, codec, stream_index, pix_fmt, bit_depth from '{out}/videos-*.parquet' order by 1"
+    ).fetchall()
     by_name = {uri.rsplit("/", 1)[-1]: tuple(facts) for uri, *facts in rows}
     assert by_name["00-selfie_av1_aac.mp4"] == ("av1", None, None, None)  # kept: codec named, new columns empty
     assert by_name["01-bear_vp9_161x121_odd.webm"] == ("vp9", None, None, None)
@@ -172,7 +191,9 @@ def test_a_killed_run_publishes_nothing_and_the_resumed_run_finishes_each_file_o
 
     vidlabel("run", "--input", folder, "--output", out, "--model", lite_model)
     published = snapshot(out)
-    copy_videos(["countdown_10min_1fps.mkv", "anet_clean_and_jerk_h264.mp4", "k400_arm_wrestling_h264.mp4"], folder / "new")
+    copy_videos(
+        ["countdown_10min_1fps.mkv", "anet_clean_and_jerk_h264.mp4", "k400_arm_wrestling_h264.mp4"], folder / "new"
+    )
     kill_points = {  # what the new run's staging folder shows when it is killed
         "staging made": lambda staging: True,
         "decoding and scoring": lambda staging: time.sleep(3) is None,
@@ -205,10 +226,23 @@ def snapshot(out):
 
 def start_run(folder, out, model, *flags):
     return subprocess.Popen(
-        [sys.executable, "-m", "vidlabel.pipeline.cli", "run", "--input", str(folder), "--output", str(out), "--model",
-         str(model), *flags],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "vidlabel.pipeline.cli",
+            "run",
+            "--input",
+            str(folder),
+            "--output",
+            str(out),
+            "--model",
+            str(model),
+            *flags,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def wait_for(condition, run, timeout=180) -> bool:
@@ -287,16 +321,34 @@ def test_hostile_inputs_through_the_pipeline(tmp_path, lite_model):
     os.symlink("missing.mp4", folder / "dangling.mp4")
     (folder / "folder.mp4").mkdir()  # a folder with a video's name is not a file
     manifest = tmp_path / "list.txt"
-    manifest.write_text(f"# the same good file twice, a comment, a blank line and a file that is gone\n"
-                        f"{folder / 'good.webm'}\n\n{folder / 'good.webm'}\n{folder / 'gone.mp4'}\n")  # fmt: skip
+    manifest.write_text(
+        f"# the same good file twice, a comment, a blank line and a file that is gone\n"
+        f"{folder / 'good.webm'}\n\n{folder / 'good.webm'}\n{folder / 'gone.mp4'}\n"
+    )
     crashed = threading.Thread(target=segfault_the_reader, args=(folder / "crash.mp4",), daemon=True)
     crashed.start()
     out = tmp_path / "tables"
-    result = vidlabel("run", *IN_PROCESS, "--input", folder, "--manifest", manifest, "--output", out, "--model", lite_model,
-                      "--decode_timeout_seconds", 5)  # fmt: skip
+    result = vidlabel(
+        "run",
+        *IN_PROCESS,
+        "--input",
+        folder,
+        "--manifest",
+        manifest,
+        "--output",
+        out,
+        "--model",
+        lite_model,
+        "--decode_timeout_seconds",
+        5,
+    )
     crashed.join(timeout=5)
-    rows = {uri.rsplit("/", 1)[-1]: (status, error) for uri, status, error in duckdb.sql(
-        f"select video_uri, status, error from '{out}/videos-*.parquet'").fetchall()}  # fmt: skip
+    rows = {
+        uri.rsplit("/", 1)[-1]: (status, error)
+        for uri, status, error in duckdb.sql(
+            f"select video_uri, status, error from '{out}/videos-*.parquet'"
+        ).fetchall()
+    }
     assert rows.pop("good.webm") == ("ok", None)
     assert rows.pop(long_name) == ("ok", None)
     assert rows.pop("caf%E9.webm") == ("ok", None)
@@ -332,8 +384,24 @@ def test_unreadable_file_is_one_permission_error_row(tmp_path, lite_model):
     secret = next(folder.glob("01-*"))
     os.chmod(secret, 0)
     out = tmp_path / "tables"
-    subprocess.run(["setpriv", "--bounding-set=-dac_override,-dac_read_search", sys.executable, "-m",
-                    "vidlabel.pipeline.cli", "run", *IN_PROCESS, "--input", str(folder), "--output", str(out),
-                    "--model", str(lite_model)], check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [
+            "setpriv",
+            "--bounding-set=-dac_override,-dac_read_search",
+            sys.executable,
+            "-m",
+            "vidlabel.pipeline.cli",
+            "run",
+            *IN_PROCESS,
+            "--input",
+            str(folder),
+            "--output",
+            str(out),
+            "--model",
+            str(lite_model),
+        ],
+        check=True,
+        capture_output=True,
+    )
     rows = dict(duckdb.sql(f"select video_uri, error from '{out}/videos-*.parquet'").fetchall())
     assert rows == {str(folder / "00-bear_vp9_161x121_odd.webm"): None, str(secret): "permission denied"}

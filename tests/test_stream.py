@@ -1,5 +1,6 @@
 """Streaming and TFLite MoViNet in the pipeline: parity with the whole-clip call, TFLite with the stream
 SavedModel through the whole pipeline, the cumulative mode, and memory that does not grow with video length."""
+
 import fractions
 import subprocess
 import sys
@@ -17,10 +18,16 @@ from vidlabel.movinet.classifiers import softmax
 from vidlabel.transforms.inference import MovinetHandler
 from vidlabel.transforms.types import ClipSpec, VideoFile
 
-SPEC = ClipSpec(fps=SMALL["fps"], resolution=SMALL["resolution"], clip_frames=SMALL["frames"],
-                stride_frames=SMALL["frames"])  # fmt: skip
-SOME_VIDEOS = ["k400_arm_wrestling_h264.mp4", "anet_clean_and_jerk_h264.mp4", "swimming_person.gif",
-               "mug_rotate270_h264.mp4", "zero_bytes.webm"]  # fmt: skip
+SPEC = ClipSpec(
+    fps=SMALL["fps"], resolution=SMALL["resolution"], clip_frames=SMALL["frames"], stride_frames=SMALL["frames"]
+)
+SOME_VIDEOS = [
+    "k400_arm_wrestling_h264.mp4",
+    "anet_clean_and_jerk_h264.mp4",
+    "swimming_person.gif",
+    "mug_rotate270_h264.mp4",
+    "zero_bytes.webm",
+]
 
 
 def clips_of(name):
@@ -66,8 +73,18 @@ def stream_and_tflite_runs(stream_model, tmp_path_factory):
         outs[kind] = root / kind
         vidlabel("run", *IN_PROCESS, *inputs, "--output", outs[kind], "--model", model, "--all_scores")
     outs["tflite_video"] = root / "tflite_video"
-    vidlabel("run", *IN_PROCESS, *inputs, "--output", outs["tflite_video"], "--model", stream_model / "model.tflite",
-             "--all_scores", "--stream_states", "video")  # fmt: skip
+    vidlabel(
+        "run",
+        *IN_PROCESS,
+        *inputs,
+        "--output",
+        outs["tflite_video"],
+        "--model",
+        stream_model / "model.tflite",
+        "--all_scores",
+        "--stream_states",
+        "video",
+    )
     return outs
 
 
@@ -116,8 +133,18 @@ def test_cumulative_mode_carries_states_through_the_video(stream_and_tflite_runs
 
 
 def test_cumulative_mode_refuses_base_models(small_model, tmp_path):
-    result = vidlabel("run", "--input", VIDEOS / "swimming_person.gif", "--output", tmp_path / "o", "--model",
-                      small_model, "--stream_states", "video", check=False)  # fmt: skip
+    result = vidlabel(
+        "run",
+        "--input",
+        VIDEOS / "swimming_person.gif",
+        "--output",
+        tmp_path / "o",
+        "--model",
+        small_model,
+        "--stream_states",
+        "video",
+        check=False,
+    )
     assert result.returncode == 2 and "needs a stream or TFLite model" in result.stderr
 
 
@@ -137,11 +164,29 @@ def test_memory_is_flat_in_video_length(stream_model, tmp_path):
     peaks = {}
     for label, video in [("1min", one_minute), ("10min", VIDEOS / "countdown_10min_1fps.mkv")]:
         result = subprocess.run(
-            [sys.executable, str(script), "run", "--input", str(video), "--output", str(tmp_path / label),
-             "--model", str(stream_model / "model.tflite"), "--fps", "5", "--resolution", "32",
-             "--direct_running_mode", "in_memory", "--direct_num_workers", "1"],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                str(script),
+                "run",
+                "--input",
+                str(video),
+                "--output",
+                str(tmp_path / label),
+                "--model",
+                str(stream_model / "model.tflite"),
+                "--fps",
+                "5",
+                "--resolution",
+                "32",
+                "--direct_running_mode",
+                "in_memory",
+                "--direct_num_workers",
+                "1",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         peaks[label] = int(result.stdout.strip().split()[-1])
         assert f"{'60.0' if label == '1min' else '600.0'} s of video" in result.stderr, result.stderr[-2000:]
     assert peaks["10min"] <= 1.10 * peaks["1min"], peaks
@@ -173,10 +218,22 @@ def test_plot_memory_is_bounded_on_a_ten_minute_video(stream_model, tmp_path):
     peaks = {}
     for fps in ("0.1", "1"):
         result = subprocess.run(
-            [sys.executable, str(script), "plot", str(VIDEOS / "countdown_10min_1fps.mkv"), "--model",
-             str(stream_model / "model.tflite"), "--fps", fps, "--out", str(tmp_path / f"p{fps}.mp4")],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                str(script),
+                "plot",
+                str(VIDEOS / "countdown_10min_1fps.mkv"),
+                "--model",
+                str(stream_model / "model.tflite"),
+                "--fps",
+                fps,
+                "--out",
+                str(tmp_path / f"p{fps}.mp4"),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         peaks[fps] = int(result.stdout.strip().split()[-1])
     with av.open(str(tmp_path / "p1.mp4")) as container:
         assert sum(1 for _ in container.decode(video=0)) == 600

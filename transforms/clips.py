@@ -7,6 +7,7 @@ Nothing here touches PyAV or Beam, so each rule is tested on its own:
   preprocessing) or stretched (the tutorial's plain resize).
 - `ClipWindower` cuts the resampled frames into clips as they arrive, holding at most one clip in memory.
 """
+
 from __future__ import annotations
 
 from collections import deque

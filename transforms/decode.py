@@ -7,6 +7,7 @@ never held whole in memory: frames are resampled to the model's rate by presenta
 sampling keeps are converted (colour conversion and scaling in FFmpeg's swscale), turned upright and cropped
 (`clips.py` holds the arithmetic).
 """
+
 from __future__ import annotations
 
 import math
@@ -96,10 +97,18 @@ def on_video_stream(
 # FFmpeg's decoders that wrap another library, by FFmpeg's names for them. A build without that library cannot look
 # the name up (PyAV's wheels have libdav1d, not libaom), yet rows written with another build may hold it.
 LIBRARY_DECODERS = {
-    "libaom-av1": "av1", "libdav1d": "av1", "libgav1": "av1", "libvpx": "vp8", "libvpx-vp9": "vp9",
-    "libopenh264": "h264", "libopenjpeg": "jpeg2000", "libjxl": "jpegxl", "libdavs2": "avs2", "libuavs3d": "avs3",
+    "libaom-av1": "av1",
+    "libdav1d": "av1",
+    "libgav1": "av1",
+    "libvpx": "vp8",
+    "libvpx-vp9": "vp9",
+    "libopenh264": "h264",
+    "libopenjpeg": "jpeg2000",
+    "libjxl": "jpegxl",
+    "libdavs2": "avs2",
+    "libuavs3d": "avs3",
     "libxevd": "evc",
-}  # fmt: skip
+}
 
 
 def codec_name(name: str) -> str:
@@ -126,7 +135,9 @@ def to_model_frame(frame: av.VideoFrame, spec: ClipSpec) -> np.ndarray:
     return np.ascontiguousarray(clips.centre_crop(clips.rotate_upright(rgb, rotation), spec.resolution))
 
 
-def decode_video(uri: str, spec: ClipSpec, limits: DecodeLimits) -> Iterator[tuple[ClipKey, np.ndarray] | VideoInfo | VideoError]:
+def decode_video(
+    uri: str, spec: ClipSpec, limits: DecodeLimits
+) -> Iterator[tuple[ClipKey, np.ndarray] | VideoInfo | VideoError]:
     """A video's clips as (ClipKey, uint8 [T, H, W, 3]) as they fill, then exactly one VideoInfo, or one VideoError
     if the file fails at any point (clips already yielded stay valid: they cover the part that decoded). The stream
     decoded is the one FFmpeg's players would show (`on_video_stream`).
@@ -251,7 +262,11 @@ def sampled_frames(container, stream, fps: float) -> Generator[tuple[av.VideoFra
             failed_packets += 1
             first_failure = first_failure or frame
             continue
-        t = frame.time if frame.time is not None else (shown[2] + fallback_period + first_time + shift if shown else 0.0)
+        t = (
+            frame.time
+            if frame.time is not None
+            else (shown[2] + fallback_period + first_time + shift if shown else 0.0)
+        )
         if first_time is None:
             first_time = t
         t -= first_time + shift

@@ -5,6 +5,7 @@ A problem the user can fix (a bad flag, a missing file, a model that cannot be h
 and `EXIT_USAGE`. Library code never prints an error or exits: what follows an error is the caller's choice (the
 tests, `demo` calling `finetune`, a notebook). Work that started and then failed ends with `EXIT_FAILED`.
 """
+
 from __future__ import annotations
 
 EXIT_OK = 0

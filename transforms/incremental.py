@@ -10,6 +10,7 @@ Rows written by an older vidlabel are kept in this version's schema (`upgraded`)
 null, and tables it did not write start empty. The launcher decides which files to label (`to_label`, once, on
 its one listing); the pipeline's `KeepUnchanged` then keeps every published row of the files it does not label.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -80,7 +81,8 @@ class KeepUnchanged(beam.PTransform):
                 continue
             kept[name] = (
                 pipeline
-                | f"ReadPublished{title}" >> beam.io.ReadFromParquet(f"{self._published}/{name}-*.parquet", validate=False)
+                | f"ReadPublished{title}"
+                >> beam.io.ReadFromParquet(f"{self._published}/{name}-*.parquet", validate=False)
                 | f"Keep{title}OfUnchanged" >> beam.Filter(lambda row, gone: row["video_uri"] not in gone, relabelled)
                 | f"Upgrade{title}Rows" >> beam.Map(upgraded, name)
             )

@@ -10,6 +10,7 @@ model starts each clip from its initial states and reports the logits after the 
 `carry_states` (the tutorial's cumulative behaviour) a stream model instead carries its states from clip to clip
 through the whole video.
 """
+
 from __future__ import annotations
 
 import collections
@@ -23,6 +24,7 @@ from vidlabel.movinet.classifiers import load_classifier, softmax
 from vidlabel.movinet.signature import ServingSignature
 from vidlabel.transforms import clips
 from vidlabel.transforms.types import ClipKey
+
 
 class MovinetHandler(ModelHandler[tuple, PredictionResult, Any]):
     """RunInference handler for the three MoViNet forms: (ClipKey, uint8 [T, H, W, 3]) -> PredictionResult whose

@@ -10,6 +10,7 @@ are then written as the job's file list (`write_job_files`, JSON lines in the ru
 on every runner: a million URIs cannot travel inside a Dataflow graph), and the pipeline's first step reads it
 back (`ReadJobFiles`), so building the graph does no remote I/O and the progress total is what runs.
 """
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -27,8 +28,23 @@ from vidlabel.transforms.storage import escape_glob, has_scheme, is_glob, storag
 from vidlabel.transforms.types import VideoFile
 
 DEFAULT_EXTENSIONS = (
-    "mp4", "m4v", "mov", "mkv", "webm", "avi", "gif", "mpg", "mpeg", "ts", "mts", "m2ts", "flv", "wmv", "3gp", "ogv",
-)  # fmt: skip
+    "mp4",
+    "m4v",
+    "mov",
+    "mkv",
+    "webm",
+    "avi",
+    "gif",
+    "mpg",
+    "mpeg",
+    "ts",
+    "mts",
+    "m2ts",
+    "flv",
+    "wmv",
+    "3gp",
+    "ogv",
+)
 JOB_FILES = "job-files.jsonl"  # in the run's folder: the files this run labels
 # Remote manifest entries: a folder naming at least this many is listed whole (one request per thousand objects);
 # fewer are looked up one by one, in parallel.
@@ -183,7 +199,8 @@ class ReadJobFiles(beam.PTransform):
         return (
             pbegin
             # validate=False: the graph is built without touching storage (a dry run works offline)
-            | "ReadFileList" >> beam.io.ReadFromText(self._path, compression_type=CompressionTypes.UNCOMPRESSED, validate=False)
+            | "ReadFileList"
+            >> beam.io.ReadFromText(self._path, compression_type=CompressionTypes.UNCOMPRESSED, validate=False)
             | "ToVideoFiles" >> beam.Map(lambda line: VideoFile(**json.loads(line)))
             | "SpreadOverWorkers" >> beam.Reshuffle()
         )

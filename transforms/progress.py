@@ -5,6 +5,7 @@ Local runners keep their SDK workers on the launcher's machine, so a plain file 
 works for in-process and multi-process workers alike (Beam metrics reach the launcher only when a stage ends).
 On Dataflow no progress file is given and the job's own monitoring page shows progress.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,9 +27,7 @@ class ReportProgress(beam.DoFn):
         if not self._path:
             return
         ok = isinstance(done, VideoInfo)
-        line = json.dumps(
-            {"ok": ok, "clips": done.num_clips if ok else 0, "seconds": done.duration_s if ok else 0.0}
-        )
+        line = json.dumps({"ok": ok, "clips": done.num_clips if ok else 0, "seconds": done.duration_s if ok else 0.0})
         # One short write in append mode is atomic on local file systems, so lines from processes never interleave.
         with open(self._path, "a", encoding="utf-8") as f:
             f.write(line + "\n")

@@ -3,6 +3,7 @@
 Each builder emits exactly its schema's field names, in order (tests hold them to it). A video's own `top_k` is the average of its clips'
 probabilities weighted by clip duration (`VideoTopK`), so a short tail clip counts for what it covers.
 """
+
 from __future__ import annotations
 
 import datetime

@@ -11,6 +11,7 @@ runs out of memory is replaced, and the video gets one error row (stage "decoder
 The child is started once per DoFn instance (`setup`) and decodes one video after another; it is restarted only
 after a failure. Clips cross the socket as uint8, a few MB per clip at most.
 """
+
 from __future__ import annotations
 
 import ctypes

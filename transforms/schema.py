@@ -4,6 +4,7 @@
 - videos-*.parquet: exactly one row per input file, `status` "ok" or "error".
 - errors-*.parquet: one row per failed file.
 """
+
 import pyarrow as pa
 
 # Written into run.json. 1: vidlabel 0.1-0.2 (no version recorded); 2: videos.stream_index, pix_fmt, bit_depth and

@@ -3,6 +3,7 @@
 A video is known in every table by its URI (`to_uri`); `to_local_path` turns it back into a path when it is a
 local file. Writers that must never leave half a folder behind go through `atomic_folder`.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -3,10 +3,10 @@
 One video's path: a `VideoFile` (listing) -> (ClipKey, uint8 RGB frames [T, H, W, 3]) per clip plus exactly
 one `VideoInfo` or `VideoError` (decoding) -> class probabilities per clip (inference) -> rows (Parquet).
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple, Optional
-
 
 
 RESIZE_MODES = ("crop", "stretch")

@@ -5,6 +5,7 @@ No pretrained weights can be downloaded here, so the demo makes its own: it rend
 full pipeline (`vidlabel run`), and asks DuckDB how many of them got their true class, which is the name of the
 folder each held-out video sits in. Each step is the same code a user runs by hand.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,8 +35,14 @@ FROM labelled GROUP BY ROLLUP (true_label) ORDER BY grouping(true_label), true_l
 
 # `--quick`: the same four steps on little data, in a few minutes (CI runs it in the environment `./run_local.sh`
 # builds). Its accuracy means little; the full demo's is the one to quote.
-QUICK = {"classes": "move_left,move_right,grow", "videos_per_class": 16, "heldout_per_class": 2, "epochs": 12,
-         "resolution": 32, "out": "out/demo-quick"}  # fmt: skip
+QUICK = {
+    "classes": "move_left,move_right,grow",
+    "videos_per_class": 16,
+    "heldout_per_class": 2,
+    "epochs": 12,
+    "resolution": 32,
+    "out": "out/demo-quick",
+}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -44,8 +51,11 @@ def parser() -> argparse.ArgumentParser:
         description="Offline demo: render labelled videos, fine-tune MoViNet A0 on them, label held-out videos with "
         "the pipeline and report their accuracy with DuckDB.",
     )
-    p.add_argument("--out", default=None, help="Folder for the videos, model and tables (default out/demo, or "
-                   "out/demo-quick with --quick).")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="Folder for the videos, model and tables (default out/demo, or out/demo-quick with --quick).",
+    )
     p.add_argument("--classes", default=",".join(DEMO_CLASSES), help="Synthetic classes (see vidlabel synth).")
     p.add_argument("--videos_per_class", type=int, default=80, help="Training videos per class (20%% validate).")
     p.add_argument("--heldout_per_class", type=int, default=10, help="Held-out videos per class, labelled at the end.")
@@ -53,9 +63,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--resolution", type=int, default=48, help="Model input side in pixels (default 48).")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fresh", action="store_true", help="Delete OUT first instead of reusing its videos and model.")
-    p.add_argument("--quick", action="store_true",
-                   help="The same steps on little data (3 classes, 16 videos each, 12 epochs, 32 px): a few minutes, "
-                        "to check an installation; its accuracy means little. Explicit flags still win.")  # fmt: skip
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="The same steps on little data (3 classes, 16 videos each, 12 epochs, 32 px): a few minutes, "
+        "to check an installation; its accuracy means little. Explicit flags still win.",
+    )
     return p
 
 
@@ -77,21 +90,36 @@ def main(argv: list[str]) -> int:
         print(f"\n[{number}/4] {text}  ({time.time() - started:.0f} s so far)", flush=True)
 
     step(1, "rendering synthetic training and held-out videos")
-    for folder, count, seed in ((train_dir, args.videos_per_class, args.seed), (heldout_dir, args.heldout_per_class,
-                                                                                args.seed + 1_000_003)):  # fmt: skip
+    for folder, count, seed in (
+        (train_dir, args.videos_per_class, args.seed),
+        (heldout_dir, args.heldout_per_class, args.seed + 1_000_003),
+    ):
         if os.path.isdir(folder):
             print(f"reusing {folder} (pass --fresh to render again)")
             continue
         with atomic_folder(folder) as partial:
-            synth.main(["--out", partial, "--classes", args.classes, "--videos_per_class", str(count), "--seed",
-                        str(seed)])  # fmt: skip
+            synth.main(
+                ["--out", partial, "--classes", args.classes, "--videos_per_class", str(count), "--seed", str(seed)]
+            )
 
     step(2, "fine-tuning MoViNet A0 (causal (2+1)D, random start) on the training videos")
     if os.path.isdir(model_dir):
         print(f"reusing {model_dir} (pass --fresh to train again)")
     else:
-        finetune.main(["--data", train_dir, "--out", model_dir, "--epochs", str(args.epochs), "--resolution",
-                       str(args.resolution), "--seed", str(args.seed)])  # fmt: skip
+        finetune.main(
+            [
+                "--data",
+                train_dir,
+                "--out",
+                model_dir,
+                "--epochs",
+                str(args.epochs),
+                "--resolution",
+                str(args.resolution),
+                "--seed",
+                str(args.seed),
+            ]
+        )
 
     step(3, "labelling the held-out videos with the pipeline")
     status = cli.run(["--model", model_dir, "--input", heldout_dir, "--output", tables_dir, "--overwrite"])
@@ -108,11 +136,15 @@ def main(argv: list[str]) -> int:
     total = result.fetchall()[-1]
     print(f"held-out video accuracy: {total[2]}/{total[1]} = {total[3]:.1%}  (demo took {time.time() - started:.0f} s)")
     if args.quick:
-        print("(--quick checks that every step works; its data and training are too small to learn the classes: "
-              "the full demo, without --quick, is the one whose accuracy means something)")
+        print(
+            "(--quick checks that every step works; its data and training are too small to learn the classes: "
+            "the full demo, without --quick, is the one whose accuracy means something)"
+        )
     print(f"Parquet tables: {tables_dir}/{{predictions,videos,errors}}-*.parquet; model: {model_dir}")
     clips_query = f"SELECT video_uri, clip_index, start_s, top_k[1] FROM '{tables_dir}/predictions-*.parquet' LIMIT 10"
-    print(f"Query it yourself in Python ({sys.executable}; DuckDB comes with vidlabel):\n"
-          f"  import duckdb; duckdb.sql(\"{clips_query}\").show()")
+    print(
+        f"Query it yourself in Python ({sys.executable}; DuckDB comes with vidlabel):\n"
+        f'  import duckdb; duckdb.sql("{clips_query}").show()'
+    )
     sys.stdout.flush()
     return EXIT_OK

@@ -4,6 +4,7 @@ From a Model Garden checkpoint (`--checkpoint`) or from seeded random weights (`
 seed, same weights), with `vidlabel.json` and `labels.txt` beside the SavedModel so that `vidlabel run --model DIR`
 (or `--model DIR/model.tflite`) needs no other flag. The exporter itself is `vidlabel.movinet.export`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -67,6 +68,8 @@ def main(argv: list[str]) -> int:
     with atomic_folder(args.out) as folder:
         tflite = (args.quantize or "float32") if args.tflite else None
         export.export(folder, metadata, model, checkpoint=args.checkpoint, labels=labels, tflite=tflite)
-    print(f"exported {args.variant}-{args.mode} to {args.out}; run it with: ./run_local.sh --model {args.out} --input "
-          "VIDEOS --output OUT (or `vidlabel run ...` in the activated environment)")
+    print(
+        f"exported {args.variant}-{args.mode} to {args.out}; run it with: ./run_local.sh --model {args.out} --input "
+        "VIDEOS --output OUT (or `vidlabel run ...` in the activated environment)"
+    )
     return EXIT_OK

@@ -2,6 +2,7 @@
 
 The flags and a small main; the training itself is `vidlabel.movinet.finetune`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,17 +20,26 @@ def parser() -> argparse.ArgumentParser:
         prog="vidlabel finetune",
         description="Train MoViNet on your own labelled videos; the result runs with `vidlabel run --model OUT`.",
     )
-    p.add_argument("--data", required=True,
-                   help="A folder with one sub-folder of videos per class, or a CSV manifest of uri,label (local or "
-                        "gs://).")  # fmt: skip
+    p.add_argument(
+        "--data",
+        required=True,
+        help="A folder with one sub-folder of videos per class, or a CSV manifest of uri,label (local or gs://).",
+    )
     p.add_argument("--out", required=True, help="Model folder to write (must not exist, or be empty).")
     p.add_argument("--variant", choices=sorted(MOVINET_VARIANTS), default="a0")
-    p.add_argument("--mode", choices=MODES, default="stream",
-                   help="Network: stream = causal (2+1)D (default; faster to train on CPU than base, exportable as stream "
-                        "and TFLite), base = 3D convolutions as the published base models.")  # fmt: skip
-    p.add_argument("--init", help="Start from this model's backbone: a Model Garden checkpoint (prefix or folder), a "
-                                  "MoViNet SavedModel folder (local or gs://), an alias such as a0-stream, or a hub "
-                                  "handle. Default: random weights.")  # fmt: skip
+    p.add_argument(
+        "--mode",
+        choices=MODES,
+        default="stream",
+        help="Network: stream = causal (2+1)D (default; faster to train on CPU than base, exportable as stream "
+        "and TFLite), base = 3D convolutions as the published base models.",
+    )
+    p.add_argument(
+        "--init",
+        help="Start from this model's backbone: a Model Garden checkpoint (prefix or folder), a "
+        "MoViNet SavedModel folder (local or gs://), an alias such as a0-stream, or a hub "
+        "handle. Default: random weights.",
+    )
     p.add_argument("--fps", type=float, default=8.0, help="Model frames per second (default 8).")
     p.add_argument("--resolution", type=int, default=64, help="Square input side in pixels (default 64: CPU-sized).")
     p.add_argument("--clip_seconds", type=float, default=1.0, help="Clip length in seconds (default 1).")
@@ -53,18 +63,36 @@ def main(argv: list[str]) -> int:
     if not 0 <= args.validation_split < 1:
         raise UsageError("--validation_split must be in [0, 1)")
     config = TrainingConfig(
-        args.variant, args.mode, args.fps, args.resolution, clip_frame_count(args.clip_seconds, args.fps), args.epochs,
-        args.batch_size, args.learning_rate, args.seed,
-    )  # fmt: skip
+        args.variant,
+        args.mode,
+        args.fps,
+        args.resolution,
+        clip_frame_count(args.clip_seconds, args.fps),
+        args.epochs,
+        args.batch_size,
+        args.learning_rate,
+        args.seed,
+    )
     started = time.time()
     record = finetune(
-        args.data, args.out, config, init=args.init, validation_split=args.validation_split, stream=args.stream,
-        tflite=args.tflite, about={"vidlabel_version": __version__}, log=lambda line: print(line, flush=True),
-    )  # fmt: skip
+        args.data,
+        args.out,
+        config,
+        init=args.init,
+        validation_split=args.validation_split,
+        stream=args.stream,
+        tflite=args.tflite,
+        about={"vidlabel_version": __version__},
+        log=lambda line: print(line, flush=True),
+    )
     best = next(row for row in record["history"] if row["epoch"] == record["best_epoch"])
     val = f", validation accuracy {best['val_accuracy']:.3f}" if "val_accuracy" in best else ""
-    print(f"best epoch {best['epoch']}{val}; trained in {record['train_seconds']:.0f} s, "
-          f"{time.time() - started:.0f} s in all")  # fmt: skip
-    print(f"model written to {args.out}; label videos with: ./run_local.sh --model {args.out} --input VIDEOS --output "
-          "OUT (or `vidlabel run ...` in the activated environment)")
+    print(
+        f"best epoch {best['epoch']}{val}; trained in {record['train_seconds']:.0f} s, "
+        f"{time.time() - started:.0f} s in all"
+    )
+    print(
+        f"model written to {args.out}; label videos with: ./run_local.sh --model {args.out} --input VIDEOS --output "
+        "OUT (or `vidlabel run ...` in the activated environment)"
+    )
     return EXIT_OK

@@ -8,6 +8,7 @@ tutorial plots); with a base model they are per clip, each clip scored as `vidla
 with matplotlib and encoded with PyAV as they are drawn, so memory stays bounded on any video length (matplotlib's
 own GIF writer would keep every frame); the PNG keeps only the probability vectors.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,8 +51,9 @@ def main(argv: list[str]) -> int:
     signature = movinet.read_signature(located.path, located.metadata.output_key)
     labels = movinet.load_labels(args.label_file, located)
     # The rules of `vidlabel run`, with non-overlapping clips of the model's length.
-    spec = clip_spec(located.metadata, signature.input_shape, model_name=args.model, fps=args.fps,
-                     resolution=args.resolution)  # fmt: skip
+    spec = clip_spec(
+        located.metadata, signature.input_shape, model_name=args.model, fps=args.fps, resolution=args.resolution
+    )
     classifier = load_classifier(located.path, signature)
     timeline = probabilities_over_time(args.video, classifier, spec)
     how = "per frame, states carried" if classifier.streams else f"per clip of {spec.clip_frames / spec.fps:g} s"
@@ -141,7 +143,9 @@ def animate(timeline, labels, k: int, out: str, fps: float, title: str) -> None:
             rgb = np.asarray(fig.canvas.buffer_rgba())[..., :3]
             if first:  # even sizes: yuv420p halves them
                 stream.width, stream.height = rgb.shape[1] // 2 * 2, rgb.shape[0] // 2 * 2
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb[: stream.height, : stream.width]), format="rgb24")
+            frame = av.VideoFrame.from_ndarray(
+                np.ascontiguousarray(rgb[: stream.height, : stream.width]), format="rgb24"
+            )
             for packet in stream.encode(frame):
                 container.mux(packet)
         for packet in stream.encode(None):

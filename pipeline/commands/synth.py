@@ -10,6 +10,7 @@ Everything else is random per video: shape, colours, size, background (flat or g
 resolution and length, so that a model can only learn the class. Videos are encoded with libx264 through PyAV as
 `OUT/<class>/<class>-NNNN.mp4`, the folder layout `vidlabel finetune --data OUT` reads.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,16 +25,29 @@ import numpy as np
 
 from vidlabel.transforms.errors import EXIT_OK, UsageError
 
-MOTION_CLASSES = ("move_left", "move_right", "move_up", "move_down", "rotate_clockwise", "rotate_anticlockwise",
-                  "grow", "shrink")  # fmt: skip
+MOTION_CLASSES = (
+    "move_left",
+    "move_right",
+    "move_up",
+    "move_down",
+    "rotate_clockwise",
+    "rotate_anticlockwise",
+    "grow",
+    "shrink",
+)
 COLOUR_CLASSES = ("red", "blue")
 CLASSES = MOTION_CLASSES + COLOUR_CLASSES
 # The label a video of each motion class gets when played backwards.
 REVERSED = {
-    "move_left": "move_right", "move_right": "move_left", "move_up": "move_down", "move_down": "move_up",
-    "rotate_clockwise": "rotate_anticlockwise", "rotate_anticlockwise": "rotate_clockwise",
-    "grow": "shrink", "shrink": "grow",
-}  # fmt: skip
+    "move_left": "move_right",
+    "move_right": "move_left",
+    "move_up": "move_down",
+    "move_down": "move_up",
+    "rotate_clockwise": "rotate_anticlockwise",
+    "rotate_anticlockwise": "rotate_clockwise",
+    "grow": "shrink",
+    "shrink": "grow",
+}
 
 SIZES = ((160, 120), (192, 144), (224, 168), (256, 192), (320, 240), (240, 320), (176, 176), (288, 216))
 FRAME_RATES = (12, 15, 24, 25, 30)
