@@ -5,6 +5,8 @@
 #   ./run_local.sh COMMAND ...                            any vidlabel command (run, plot, synth, export-model,
 #                                                         finetune, demo), with the extras it needs
 #   ./run_local.sh test [pytest args]                     install the test extras and run the test suite
+#                                                         (./run_local.sh test tests/unit: the unit tier)
+#   ./run_local.sh lint                                   ruff: lint, import order and format check
 #   ./run_local.sh                                        the offline demo (`vidlabel demo`): render labelled
 #                                                         videos, fine-tune MoViNet-A0 on them, label held-out
 #                                                         videos with the pipeline, check them with DuckDB
@@ -47,6 +49,11 @@ case "${1:-}" in
     install export,test
     exec "$venv/bin/python" -m pytest "$@"
     ;;
+  lint)
+    install export,test
+    "$venv/bin/ruff" check .
+    exec "$venv/bin/ruff" format --check .
+    ;;
   "")
     install export
     exec "$venv/bin/vidlabel" demo
@@ -65,7 +72,7 @@ case "${1:-}" in
     elif [[ " $RUNTIME_COMMANDS " == *" $1 "* ]]; then
       install ""
     else
-      echo "run_local.sh: unknown command '$1'. Commands: test $RUNTIME_COMMANDS $EXPORT_COMMANDS" >&2
+      echo "run_local.sh: unknown command '$1'. Commands: test lint $RUNTIME_COMMANDS $EXPORT_COMMANDS" >&2
       echo "  (with no command, flags go to 'run': ./run_local.sh --input VIDEOS --output OUT)" >&2
       exit 2
     fi

@@ -2,7 +2,8 @@
 
 The repository keeps the layout users asked for (`pipeline/`, `transforms/`, `movinet/` at the top level) but
 installs them as `vidlabel.pipeline` (with `vidlabel.pipeline.commands`), `vidlabel.transforms` and
-`vidlabel.movinet`, so nobody's environment gains generic top-level modules named `pipeline` or `transforms`. The same file stages the code onto Dataflow workers (`--setup_file ./setup.py`).
+`vidlabel.movinet`, so nobody's environment gains generic top-level modules named `pipeline` or `transforms`. The
+same file stages the code onto Dataflow workers (`--setup_file ./setup.py`).
 """
 
 import pathlib

@@ -163,7 +163,8 @@ def main() -> None:
 
     print(f"\n720p30 H.264, each model at its own resolution and rate, {cores} cores; wall includes start-up")
     print(
-        "| model | files x length | video | wall s | x real time | peak RSS, all processes (MiB) | largest process (MiB) |"
+        "| model | files x length | video | wall s | x real time | peak RSS, all processes (MiB) "
+        "| largest process (MiB) |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for r in results + many:
@@ -173,7 +174,8 @@ def main() -> None:
             f"| {r['seconds'] / r['wall_s']:.1f} | {r['peak_total_mib']:.0f} | {r['peak_process_mib']:.0f} |"
         )
     print(
-        "\n| model | start-up s (intercept) | wall s per video s (slope) | video-hours per core-hour | largest residual |"
+        "\n| model | start-up s (intercept) | wall s per video s (slope) | video-hours per core-hour "
+        "| largest residual |"
     )
     print("| --- | --- | --- | --- | --- |")
     for form in args.forms.split(","):

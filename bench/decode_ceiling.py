@@ -87,7 +87,7 @@ def main() -> None:
     print(f"\n{args.seconds}-s inputs; vidlabel: decode + 5 fps + 172 px through the isolated decoder process")
     print("| input | source frames | decode-only s (frames/s) | vidlabel s | ratio (target <= 1.3) |")
     print("| --- | --- | --- | --- | --- |")
-    for name, c_frames, o_frames, c_s, o_s in rows:
+    for name, c_frames, _, c_s, o_s in rows:
         print(f"| {name} | {c_frames} | {c_s:.2f} ({c_frames / c_s:.0f}) | {o_s:.2f} | {o_s / c_s:.2f} |")
 
 

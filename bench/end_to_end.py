@@ -46,8 +46,8 @@ def decode_only(paths: list[pathlib.Path]) -> tuple[float, int]:
 
 def model_only(model: pathlib.Path, frames: int, clip_frames: int, side: int) -> float:
     from vidlabel import movinet
-    from vidlabel.transforms import clips
     from vidlabel.movinet.classifiers import load_classifier
+    from vidlabel.transforms import clips
 
     classifier = load_classifier(str(model), movinet.read_signature(str(model)))
     clip = np.random.default_rng(0).integers(0, 256, (1, clip_frames, side, side, 3), dtype=np.uint8)
@@ -105,11 +105,13 @@ def main() -> None:
     parts = decode_s + model_s
     print(f"{args.files} files, {counts['video_seconds']:.0f} s of 720p30 H.264 video; model {args.model}")
     print(
-        f"  decode-only (PyAV, threads, no conversion): {decode_s:7.1f} s  ({decoded} frames, {decoded / decode_s:.0f} frames/s)"
+        f"  decode-only (PyAV, threads, no conversion): {decode_s:7.1f} s  "
+        f"({decoded} frames, {decoded / decode_s:.0f} frames/s)"
     )
     print(f"  model-only ({sampled} sampled frames):        {model_s:7.1f} s  ({sampled / model_s:.0f} frames/s)")
     print(
-        f"  vidlabel run (start-up included):          {run_s:7.1f} s  ({counts['video_seconds'] / run_s:.1f}x real time)"
+        f"  vidlabel run (start-up included):          {run_s:7.1f} s  "
+        f"({counts['video_seconds'] / run_s:.1f}x real time)"
     )
     print(f"  ratio run / (decode + model) = {run_s / parts:.2f}  (target <= 1.25)")
 

@@ -49,8 +49,8 @@ def export(models: pathlib.Path) -> dict:
 
 def model_only(path: pathlib.Path, video: pathlib.Path) -> float:
     from vidlabel import movinet
-    from vidlabel.transforms.clips import model_input
     from vidlabel.movinet.classifiers import load_classifier
+    from vidlabel.transforms.clips import model_input
     from vidlabel.transforms.decode import DecodeClips
     from vidlabel.transforms.types import ClipSpec, VideoFile
 

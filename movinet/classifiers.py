@@ -8,7 +8,6 @@ Each classifier loads its model in `__init__` and holds TensorFlow or LiteRT obj
 from __future__ import annotations
 
 import threading
-from typing import Optional
 
 import numpy as np
 
@@ -28,14 +27,14 @@ class BaseClassifier:
     """A base SavedModel: whole clips [B, T, H, W, 3] -> logits [B, C] through `serving_default`.
 
     On CPU the signature runs with its depthwise 3D convolutions rewritten as per-tap 2D ones
-    (`depthwise.fast_serving_function`: the same probabilities, many times faster on CPU; bench/README.md). With a GPU the SavedModel runs
-    as it is (cuDNN has grouped 3D convolutions; the rewrite was measured on CPU only). `rewrite_depthwise` forces
-    either way (benchmarks and tests compare the two)."""
+    (`depthwise.fast_serving_function`: the same probabilities, many times faster on CPU; bench/README.md). With a
+    GPU the SavedModel runs as it is (cuDNN has grouped 3D convolutions; the rewrite was measured on CPU only).
+    `rewrite_depthwise` forces either way (benchmarks and tests compare the two)."""
 
-    max_batch: Optional[int] = None
+    max_batch: int | None = None
     streams = False
 
-    def __init__(self, path: str, output_key: str, rewrite_depthwise: Optional[bool] = None):
+    def __init__(self, path: str, output_key: str, rewrite_depthwise: bool | None = None):
         import tensorflow as tf  # imported here: TF objects must never be pickled with the pipeline
 
         self._tf = tf
@@ -53,7 +52,7 @@ class BaseClassifier:
             self._model = loaded  # kept: the signature needs its variables alive
             self._fn = lambda clips: serving_fn(**{INPUT_KEY: clips})
 
-    def logits(self, clips: np.ndarray, states: Optional[States] = None) -> tuple[np.ndarray, Optional[States]]:
+    def logits(self, clips: np.ndarray, states: States | None = None) -> tuple[np.ndarray, States | None]:
         return self._fn(self._tf.constant(clips, dtype=self._tf.float32))[self._output_key].numpy(), None
 
 
@@ -63,7 +62,7 @@ class StreamClassifier:
     Clips of equal shape share a batch: each starts from fresh states at frame 0, so they advance in lockstep (the
     `*_frame_count` states are shared by the batch)."""
 
-    max_batch: Optional[int] = None
+    max_batch: int | None = None
     streams = True
 
     def __init__(self, path: str, output_key: str):
@@ -79,7 +78,7 @@ class StreamClassifier:
         batch, _, height, width, channels = clips.shape
         return self._init_states(self._tf.constant([batch, 1, height, width, channels], dtype=self._tf.int32))
 
-    def logits(self, clips: np.ndarray, states: Optional[States] = None) -> tuple[np.ndarray, States]:
+    def logits(self, clips: np.ndarray, states: States | None = None) -> tuple[np.ndarray, States]:
         tf = self._tf
         states = dict(states if states is not None else self.initial_states(clips))
         for t in range(clips.shape[1]):
@@ -97,7 +96,7 @@ class TfliteClassifier:
     max_batch = 1
     streams = True
 
-    def __init__(self, path: str, output_key: str, num_threads: Optional[int] = None):
+    def __init__(self, path: str, output_key: str, num_threads: int | None = None):
         self._path = path
         self._output_key = output_key
         self._num_threads = num_threads
@@ -123,7 +122,7 @@ class TfliteClassifier:
         self._runner()
         return dict(self._local.zero_states)
 
-    def logits(self, clips: np.ndarray, states: Optional[States] = None) -> tuple[np.ndarray, States]:
+    def logits(self, clips: np.ndarray, states: States | None = None) -> tuple[np.ndarray, States]:
         runner = self._runner()
         states = dict(states if states is not None else self._local.zero_states)
         frames = np.ascontiguousarray(clips, dtype=np.float32)

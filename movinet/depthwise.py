@@ -1,13 +1,13 @@
 """The base-model rewrite for CPU: run a SavedModel's depthwise 3D convolutions as per-tap 2D ones, same outputs.
 
 MoViNet base models (A0-A5) build each depthwise 3D convolution as a grouped `Conv3D` (Model Garden's
-`nn_layers.Conv3D` with `groups=channels`, compiled with XLA), and XLA's CPU kernel for grouped convolutions is very slow (bench/README.md
-gives the figures). The same convolution is exactly a sum,
-over its temporal taps, of 2D depthwise convolutions of time-shifted frames, and TensorFlow's 2D depthwise kernel
-is fast. So `fast_serving_function` takes a loaded SavedModel's `serving_default`, freezes it with its own
-variables, and rewrites every depthwise `Conv3D` in the frozen graph as that sum. The result needs neither Model
-Garden nor a new export: it works on any SavedModel, published ones included, at load time, and gives the same
-probabilities (tests hold it to 1e-4 of the plain model).
+`nn_layers.Conv3D` with `groups=channels`, compiled with XLA), and XLA's CPU kernel for grouped convolutions is
+very slow (bench/README.md gives the figures). The same convolution is exactly a sum, over its temporal taps, of 2D
+depthwise convolutions of time-shifted frames, and TensorFlow's 2D depthwise kernel is fast. So
+`fast_serving_function` takes a loaded SavedModel's `serving_default`, freezes it with its own variables, and
+rewrites every depthwise `Conv3D` in the frozen graph as that sum. The result needs neither Model Garden nor a new
+export: it works on any SavedModel, published ones included, at load time, and gives the same probabilities (tests
+hold it to 1e-4 of the plain model).
 
 Every other op, the regular (pointwise, stem, head) `Conv3D`s included, is left as the SavedModel has it.
 """
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from typing import Callable, Optional
+from collections.abc import Callable
 
 CALL_OPS = ("StatefulPartitionedCall", "PartitionedCall")
 XLA_MUST_COMPILE = "_XlaMustCompile"
@@ -65,7 +65,7 @@ def depthwise_conv3d(inputs, filters, strides, padding: str):
 class _DepthwiseConv:
     """One depthwise `Conv3D` node found in the frozen graph's function library."""
 
-    function: Optional[str]  # the FunctionDef holding the node; None: the graph itself
+    function: str | None  # the FunctionDef holding the node; None: the graph itself
     node: str
     channels: int
     filter_shape: tuple
@@ -149,7 +149,7 @@ def _find_depthwise_convs(graph_def) -> list[_DepthwiseConv]:
     return list(found.values())
 
 
-def _depthwise(op, function: Optional[str]) -> Optional[_DepthwiseConv]:
+def _depthwise(op, function: str | None) -> _DepthwiseConv | None:
     inputs, filters = op.inputs
     channels = inputs.shape[-1]
     if not filters.shape.is_fully_defined() or channels is None or channels == 1:

@@ -16,7 +16,7 @@ import sys
 import urllib.error
 import urllib.request
 import uuid
-from typing import BinaryIO, Optional
+from typing import BinaryIO
 
 from vidlabel.movinet.cache import cache_dir
 from vidlabel.movinet.metadata import TFLITE_FILE
@@ -44,7 +44,7 @@ class _CheckedBody:
         self._response = response
         self._received = 0
 
-    def read(self, amt: Optional[int] = None) -> bytes:
+    def read(self, amt: int | None = None) -> bytes:
         try:
             data = self._response.read(amt)
         except http.client.IncompleteRead as exc:

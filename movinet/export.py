@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-from typing import Optional
 
 from vidlabel.movinet.metadata import LABELS_FILE, METADATA_FILE, TFLITE_FILE, ModelMetadata
 from vidlabel.transforms.errors import UsageError
@@ -36,7 +35,7 @@ def build_classifier(
     num_classes: int,
     seed: int = 0,
     input_shape=(None, None, None, None, 3),
-    external_states: Optional[bool] = None,
+    external_states: bool | None = None,
 ):
     """The Model Garden MoViNet classifier exactly as its exporter (and the MoViNet tutorial) builds it.
 
@@ -81,10 +80,10 @@ def export(
     metadata: ModelMetadata,
     model,
     *,
-    checkpoint: Optional[str] = None,
-    labels: Optional[list[str]] = None,
-    tflite: Optional[str] = None,
-    extra_files: Optional[dict[str, str]] = None,
+    checkpoint: str | None = None,
+    labels: list[str] | None = None,
+    tflite: str | None = None,
+    extra_files: dict[str, str] | None = None,
 ):
     """Writes `model` into `folder` with Model Garden's exporter (and model.tflite), then the metadata, labels and
     `extra_files` (name -> text). Callers write into a `storage.atomic_folder`, so a model folder is whole or absent.

@@ -29,7 +29,7 @@ import multiprocessing
 import os
 import sys
 import time
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import numpy as np
 
@@ -123,7 +123,7 @@ def split_videos(videos: list[LabelledVideo], validation_split: float, seed: int
 # --- 2. clips, read as `vidlabel run` reads them ---------------------------------------------------------------------
 
 
-def video_clip_frames(uri: str, spec: ClipSpec) -> tuple[str, list, Optional[str]]:
+def video_clip_frames(uri: str, spec: ClipSpec) -> tuple[str, list, str | None]:
     """(uri, full-length clips as uint8 arrays, error message or None). Runs in a worker process."""
     from vidlabel.transforms import decode
 
@@ -171,7 +171,7 @@ def read_clips(videos: list[LabelledVideo], classes: list[str], spec: ClipSpec, 
 # --- 3. the network and its first weights ----------------------------------------------------------------------------
 
 
-def training_model(config: TrainingConfig, num_classes: int, init: Optional[str]):
+def training_model(config: TrainingConfig, num_classes: int, init: str | None):
     """The classifier to train: `--mode`'s network without external states, backbone from `--init` if given."""
     shape = [None, config.clip_frames, config.resolution, config.resolution, 3]
     model = build_classifier(config.variant, config.mode, num_classes, config.seed, shape, external_states=False)
@@ -369,11 +369,11 @@ def finetune(
     out: str,
     config: TrainingConfig,
     *,
-    init: Optional[str] = None,
+    init: str | None = None,
     validation_split: float = 0.2,
     stream: bool = False,
     tflite: bool = False,
-    about: Optional[dict] = None,
+    about: dict | None = None,
     log=print,
 ) -> dict:
     """Lists, splits and reads the labelled videos, trains, and exports the best epoch to OUT; returns the training

@@ -7,7 +7,6 @@ import io
 import os
 import urllib.parse
 import uuid
-from typing import Optional
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
@@ -31,7 +30,7 @@ def parse_labels(data: bytes) -> list[str]:
     return [line.strip() for line in data.decode("utf-8").splitlines() if line.strip()]
 
 
-def load_labels(label_file: Optional[str], located: LocatedModel) -> list[str]:
+def load_labels(label_file: str | None, located: LocatedModel) -> list[str]:
     """A model's class names: `--label_file`, else the model's own labels.txt, else (published models only) the
     published Kinetics-600 file, downloaded once and cached."""
     if label_file:
@@ -66,13 +65,15 @@ def _cached_kinetics_labels() -> bytes:
                     data.write(f.read())
         except download.DOWNLOAD_ERRORS as exc:
             raise ModelError(
-                f"cannot download the Kinetics-600 labels from {where}: {download.download_problem(exc)}; pass --label_file "
-                f"FILE with the 600 class names, or set {published.KINETICS_600_LABELS_URL_ENV} to where a copy of the file is"
+                f"cannot download the Kinetics-600 labels from {where}: {download.download_problem(exc)}; pass "
+                f"--label_file FILE with the 600 class names, or set {published.KINETICS_600_LABELS_URL_ENV} to where "
+                "a copy of the file is"
             ) from exc
         if hashlib.sha256(data.getvalue()).hexdigest() != published.KINETICS_600_LABELS_SHA256:
             raise ModelError(
                 f"the file at {where} is not the Kinetics-600 label file (sha256 differs from "
-                f"{published.KINETICS_600_LABELS_SHA256[:12]}...); pass --label_file FILE or set {published.KINETICS_600_LABELS_URL_ENV}"
+                f"{published.KINETICS_600_LABELS_SHA256[:12]}...); pass --label_file FILE or set "
+                f"{published.KINETICS_600_LABELS_URL_ENV}"
             )
         os.makedirs(os.path.dirname(path), exist_ok=True)
         partial = f"{path}.partial-{uuid.uuid4().hex}"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Optional
 
 METADATA_FILE = "vidlabel.json"
 LABELS_FILE = "labels.txt"
@@ -21,22 +20,22 @@ TFLITE_FILE = "model.tflite"
 class ModelMetadata:
     """What vidlabel needs to know about a model besides its weights (`vidlabel.json`)."""
 
-    variant: Optional[str] = None
+    variant: str | None = None
     mode: str = "base"  # the interface: "base" scores whole clips, "stream" carries states frame to frame
-    architecture: Optional[str] = None  # the network, when it differs from `mode`: a fine-tuned causal (2+1)D
+    architecture: str | None = None  # the network, when it differs from `mode`: a fine-tuned causal (2+1)D
     # "stream" network exported with a whole-clip ("base") interface
-    fps: Optional[float] = None
-    resolution: Optional[int] = None
-    clip_frames: Optional[int] = None
-    num_classes: Optional[int] = None
-    output_key: Optional[str] = None
-    source: Optional[str] = None  # how the weights were made: checkpoint path, "random (seed N)", hub handle
+    fps: float | None = None
+    resolution: int | None = None
+    clip_frames: int | None = None
+    num_classes: int | None = None
+    output_key: str | None = None
+    source: str | None = None  # how the weights were made: checkpoint path, "random (seed N)", hub handle
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "ModelMetadata":
+    def from_json(cls, text: str) -> ModelMetadata:
         data = json.loads(text)
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 import urllib.parse
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 from vidlabel.movinet.metadata import ModelMetadata
 from vidlabel.movinet.signature import ServingSignature
@@ -51,7 +51,7 @@ class PublishedModel(NamedTuple):
 
     variant: str  # "a0" ... "a5"
     mode: str  # "base" or "stream"
-    tflite: Optional[str]  # the TFLite file's quantisation ("float16", "int8"); None for the SavedModel
+    tflite: str | None  # the TFLite file's quantisation ("float16", "int8"); None for the SavedModel
     version: int
 
 
@@ -81,7 +81,7 @@ _PUBLISHED_PATHS = tuple(
 )
 
 
-def published_model(model: str) -> Optional[PublishedModel]:
+def published_model(model: str) -> PublishedModel | None:
     """The published model an alias or an http(s) URL names, or None. A URL is recognised by its path alone, so the
     same model typed as a tfhub.dev handle, a Kaggle URL or a mirror's URL gets the same metadata as its alias."""
     if model in ALIASES:

@@ -12,7 +12,7 @@ at little cost before any work; the workers then load it for real (`classifiers.
 from __future__ import annotations
 
 import os
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 from vidlabel.movinet.metadata import METADATA_FILE
 from vidlabel.transforms.errors import ModelError
@@ -32,7 +32,7 @@ class ServingSignature(NamedTuple):
     num_classes: int
 
 
-def read_signature(path: str, output_key: Optional[str] = None) -> ServingSignature:
+def read_signature(path: str, output_key: str | None = None) -> ServingSignature:
     """Checks that `path` holds a readable MoViNet classifier in one of the three forms and describes it.
 
     For a SavedModel the graph proto and the variables index are parsed (well under a second), where a full load
@@ -41,8 +41,8 @@ def read_signature(path: str, output_key: Optional[str] = None) -> ServingSignat
     """
     if not os.path.isdir(path):
         return _read_tflite_signature(path, output_key)
-    from tensorflow.core.protobuf import saved_model_pb2
     import tensorflow as tf
+    from tensorflow.core.protobuf import saved_model_pb2
 
     saved_model = saved_model_pb2.SavedModel()
     try:
@@ -70,7 +70,7 @@ def read_signature(path: str, output_key: Optional[str] = None) -> ServingSignat
     return _describe(path, kind, inputs, outputs, output_key)
 
 
-def _read_tflite_signature(path: str, output_key: Optional[str]) -> ServingSignature:
+def _read_tflite_signature(path: str, output_key: str | None) -> ServingSignature:
     from ai_edge_litert.interpreter import Interpreter
 
     try:
@@ -82,7 +82,7 @@ def _read_tflite_signature(path: str, output_key: Optional[str]) -> ServingSigna
     return _describe(path, "tflite", inputs, outputs, output_key)
 
 
-def _describe(path: str, kind: str, inputs: dict, outputs: dict, output_key: Optional[str]) -> ServingSignature:
+def _describe(path: str, kind: str, inputs: dict, outputs: dict, output_key: str | None) -> ServingSignature:
     if INPUT_KEY not in inputs:
         raise ModelError(f"{path}: the model takes {sorted(inputs)}, not '{INPUT_KEY}'")
     logits = {k: v for k, v in outputs.items() if k in LOGITS_KEYS or len(v) == 2} if kind != "base" else outputs

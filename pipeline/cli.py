@@ -17,7 +17,7 @@ import os
 import sys
 import tempfile
 import traceback
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -56,7 +56,7 @@ USAGE = "usage: vidlabel COMMAND [flags]   (vidlabel COMMAND --help)\n\ncommands
 )
 
 
-def main(argv: Optional[list[str]] = None, test_pipeline: Optional[beam.Pipeline] = None) -> int:
+def main(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = None) -> int:
     """Runs one command; a `VidlabelError` it raises is reported the one way (`errors.report`), exit status 2."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter, here and in workers
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -78,7 +78,7 @@ def main(argv: Optional[list[str]] = None, test_pipeline: Optional[beam.Pipeline
         return errors.report(command, exc, sys.stderr)
 
 
-def run(argv: list[str], test_pipeline: Optional[beam.Pipeline] = None) -> int:
+def run(argv: list[str], test_pipeline: beam.Pipeline | None = None) -> int:
     if "-h" in argv or "--help" in argv:
         help_parser().print_help()
         return EXIT_OK
@@ -135,7 +135,8 @@ def validate_job(plan: JobPlan, options: PipelineOptions, out) -> None:
         f"vidlabel: dry run: the job is valid and was not submitted (model {plan.model_name} -> {plan.output})",
         f"  project {cloud.project}, region {cloud.region}, temp {cloud.temp_location}; workers: "
         f"{workers.machine_type or 'default'} x up to {workers.max_num_workers or 'default'}, "
-        f"{debug.number_of_worker_harness_threads or 'default'} threads, image {workers.sdk_container_image or 'default'}, "
+        f"{debug.number_of_worker_harness_threads or 'default'} threads, "
+        f"image {workers.sdk_container_image or 'default'}, "
         f"service options {cloud.dataflow_service_options or 'none'}",
     ]
     job = getattr(result, "job", None)
@@ -152,7 +153,7 @@ def validate_job(plan: JobPlan, options: PipelineOptions, out) -> None:
 
 
 def label(
-    plan: JobPlan, options: PipelineOptions, test_pipeline: Optional[beam.Pipeline], started, console: RunConsole
+    plan: JobPlan, options: PipelineOptions, test_pipeline: beam.Pipeline | None, started, console: RunConsole
 ) -> dict:
     """Runs the pipeline into the staging folder, then publishes the result with its run record."""
     kept = plan.num_listed - plan.num_to_label
@@ -222,7 +223,7 @@ def run_record(plan: JobPlan, options: PipelineOptions, started, videos) -> dict
     }
 
 
-def _version(distribution: str) -> Optional[str]:
+def _version(distribution: str) -> str | None:
     try:
         return importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:

@@ -20,7 +20,8 @@ import shutil
 import sys
 import tempfile
 import threading
-from typing import Callable, Optional, TextIO
+from collections.abc import Callable
+from typing import TextIO
 
 from vidlabel.transforms.progress import ProgressFile
 
@@ -31,12 +32,12 @@ class RunConsole:
     def __init__(self, verbose: bool = False):
         self.verbose = verbose
         self.stream: TextIO = sys.stderr
-        self.log_path: Optional[str] = None  # where the log is now (None with --verbose)
-        self._temp: Optional[str] = None  # the file descriptor 2 writes to during the run
-        self._saved_fd: Optional[int] = None
+        self.log_path: str | None = None  # where the log is now (None with --verbose)
+        self._temp: str | None = None  # the file descriptor 2 writes to during the run
+        self._saved_fd: int | None = None
         self._kept = False
 
-    def __enter__(self) -> "RunConsole":
+    def __enter__(self) -> RunConsole:
         if self.verbose:
             return self
         sys.stderr.flush()
@@ -50,12 +51,12 @@ class RunConsole:
         os.close(log_fd)
         return self
 
-    def snapshot(self) -> Optional[str]:
+    def snapshot(self) -> str | None:
         """The log so far, flushed: what a successful run publishes with its result."""
         sys.stderr.flush()
         return self.log_path
 
-    def keep(self, target: Optional[str]) -> Optional[str]:
+    def keep(self, target: str | None) -> str | None:
         """Keeps the log after the run (a failed run's), copied to `target` when given and writable; returns its
         path."""
         if self.log_path is None:

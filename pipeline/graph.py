@@ -16,8 +16,6 @@ videos table: its facts, and a partial sum of its clip probabilities that become
 
 from __future__ import annotations
 
-from typing import Optional
-
 import apache_beam as beam
 from apache_beam.ml.inference.base import RunInference
 
@@ -39,7 +37,7 @@ class LabelVideos(beam.PTransform):
     """PCollection[VideoFile] -> {"predictions", "videos", "errors"}: PCollections of rows for the tables in
     `schema.py`."""
 
-    def __init__(self, plan: JobPlan, progress_path: Optional[str] = None):
+    def __init__(self, plan: JobPlan, progress_path: str | None = None):
         super().__init__()
         self._plan = plan
         self._progress_path = progress_path
@@ -108,7 +106,7 @@ class WriteTables(beam.PTransform):
         return beam.pvalue.PDone(next(iter(tables.values())).pipeline)
 
 
-def build(pipeline: beam.Pipeline, plan: JobPlan, progress_path: Optional[str] = None) -> None:
+def build(pipeline: beam.Pipeline, plan: JobPlan, progress_path: str | None = None) -> None:
     files = pipeline | "ReadJobFiles" >> ReadJobFiles(plan.job_files)
     kept = files | "KeepUnchanged" >> KeepUnchanged(plan.keep_from, plan.kept_tables) if plan.keep_from else None
     if kept is not None and plan.num_to_label == 0:  # nothing new: the kept rows are the result, no model is loaded

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import uuid
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions
 
@@ -29,10 +29,10 @@ from vidlabel.transforms.types import ClipSpec, DecodeLimits, VideoFile
 
 class JobPlan(NamedTuple):
     job_files: str  # the files to label, as listed at launch (`listing.write_job_files`; not written in a dry run)
-    num_listed: Optional[int]  # as listed at launch (None in a dry run over gs://, which cannot list offline)
-    num_to_label: Optional[int]  # of those, the new or changed ones with --incremental; all of them otherwise
+    num_listed: int | None  # as listed at launch (None in a dry run over gs://, which cannot list offline)
+    num_to_label: int | None  # of those, the new or changed ones with --incremental; all of them otherwise
     outputs: publish.OutputPlan  # where readers query, where this run writes, the published result
-    keep_from: Optional[str]  # --incremental: the published result whose rows of unchanged files are kept
+    keep_from: str | None  # --incremental: the published result whose rows of unchanged files are kept
     kept_tables: tuple[str, ...]  # the tables that result holds (one written by an older vidlabel may lack some)
     model_path: str  # the model on the launcher's machine: local SavedModel folder or .tflite file
     model_uri: str  # where workers load it from: model_path on the local runner, a staged gs:// copy on Dataflow
@@ -66,9 +66,9 @@ class ModelPlan(NamedTuple):
 class IncrementalPlan(NamedTuple):
     """What a run keeps of the published result, and what it labels."""
 
-    keep_from: Optional[str]  # the published result whose rows are kept (--incremental), else None
+    keep_from: str | None  # the published result whose rows are kept (--incremental), else None
     kept_tables: tuple[str, ...]
-    to_label: Optional[list[VideoFile]]  # None in a dry run that could not list
+    to_label: list[VideoFile] | None  # None in a dry run that could not list
 
 
 DEFAULT_TOP_K = 5
@@ -152,7 +152,7 @@ def plan_job(options: PipelineOptions) -> JobPlan:
     )
 
 
-def plan_inputs(opts: VidlabelOptions, storage: "StorageCheck", notes: list[str]) -> Optional[list[VideoFile]]:
+def plan_inputs(opts: VidlabelOptions, storage: StorageCheck, notes: list[str]) -> list[VideoFile] | None:
     """The one listing of the job's files (None in a dry run that cannot read remote inputs offline)."""
     if not storage.can_read(*opts.input, opts.manifest):
         notes.append(DRY_RUN_NOTE + "the inputs were not listed")
@@ -161,7 +161,7 @@ def plan_inputs(opts: VidlabelOptions, storage: "StorageCheck", notes: list[str]
     return listing.list_videos(opts.input, opts.manifest, extensions)
 
 
-def plan_output(opts: VidlabelOptions, storage: "StorageCheck", notes: list[str]) -> tuple[str, Optional[str]]:
+def plan_output(opts: VidlabelOptions, storage: StorageCheck, notes: list[str]) -> tuple[str, str | None]:
     """OUTPUT as the run will write it, and the folder of its published result (None when there is none)."""
     if not storage.can_read(opts.output):
         notes.append(DRY_RUN_NOTE + f"--output {opts.output} was not checked for an earlier result")
@@ -169,7 +169,7 @@ def plan_output(opts: VidlabelOptions, storage: "StorageCheck", notes: list[str]
     return publish.check_output(opts.output, replace=opts.overwrite or opts.incremental)
 
 
-def plan_top_k(top_k: Optional[int], num_classes: int) -> int:
+def plan_top_k(top_k: int | None, num_classes: int) -> int:
     if top_k is None:
         return min(DEFAULT_TOP_K, num_classes)
     if top_k > num_classes:
@@ -191,8 +191,8 @@ def labelling_settings(model: ModelPlan, spec: ClipSpec, top_k: int, opts: Vidla
 
 
 def plan_incremental(
-    listed: Optional[list[VideoFile]],
-    keep_from: Optional[str],
+    listed: list[VideoFile] | None,
+    keep_from: str | None,
     previous_record: dict,
     labelling: dict,
     retry_errors: bool,
@@ -219,10 +219,10 @@ class StorageCheck:
         self._notes = notes
         self._checked: set[str] = set()
 
-    def can_read(self, *paths: Optional[str]) -> bool:
+    def can_read(self, *paths: str | None) -> bool:
         return not self._dry_run or not any(p and has_scheme(p) for p in paths)
 
-    def check_bucket(self, flag: str, path: Optional[str]) -> None:
+    def check_bucket(self, flag: str, path: str | None) -> None:
         if not path or not path.startswith("gs://"):
             return
         bucket = path[len("gs://") :].split("/", 1)[0]
@@ -233,7 +233,6 @@ class StorageCheck:
             self._notes.append(DRY_RUN_NOTE + f"the bucket gs://{bucket} was not checked")
             return
         from apache_beam.io.gcp import gcsio
-
         from google.api_core.exceptions import Forbidden
 
         try:
@@ -349,10 +348,10 @@ def clip_spec(
     input_shape: tuple,
     *,
     model_name: str,
-    fps: Optional[float] = None,
-    resolution: Optional[int] = None,
-    clip_seconds: Optional[float] = None,
-    stride_seconds: Optional[float] = None,
+    fps: float | None = None,
+    resolution: int | None = None,
+    clip_seconds: float | None = None,
+    stride_seconds: float | None = None,
     resize: str = "crop",
 ) -> ClipSpec:
     """The model's rate, resolution and clip length: flags win, then the model's metadata, then its input shape."""

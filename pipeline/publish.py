@@ -25,7 +25,7 @@ import json
 import os
 import shutil
 import uuid
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
@@ -43,15 +43,15 @@ class OutputPlan(NamedTuple):
     output: str  # what readers query (local: absolute path of the link)
     runs: str  # OUTPUT.runs: the run folders
     staging: str  # this run's folder, where the pipeline writes
-    previous: Optional[str]  # the folder holding the published result, None when there is none
-    previous_run: Optional[str]  # its run id
+    previous: str | None  # the folder holding the published result, None when there is none
+    previous_run: str | None  # its run id
 
 
 def runs_folder(output: str) -> str:
     return output.rstrip("/") + ".runs"
 
 
-def published_result(output: str) -> Optional[str]:
+def published_result(output: str) -> str | None:
     """The folder holding the complete published result of OUTPUT, or None."""
     if has_scheme(output):
         return output.rstrip("/") if FileSystems.exists(_join(output, RUN_RECORD)) else None
@@ -60,7 +60,7 @@ def published_result(output: str) -> Optional[str]:
     return None
 
 
-def read_table(folder: str, name: str, columns: Optional[list[str]] = None):
+def read_table(folder: str, name: str, columns: list[str] | None = None):
     """One table of a result or run folder as a pyarrow Table (None when it has no file)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -77,7 +77,7 @@ def read_record(folder: str) -> dict:
         return json.loads(f.read().decode("utf-8"))
 
 
-def check_output(output: str, replace: bool) -> tuple[str, Optional[str]]:
+def check_output(output: str, replace: bool) -> tuple[str, str | None]:
     """Checks that OUTPUT can take a result; returns it (local: absolute) and the folder of its published result.
     `replace`: the run may replace a published result (--overwrite, --incremental); without it one is refused."""
     if has_scheme(output):
@@ -96,7 +96,7 @@ def check_output(output: str, replace: bool) -> tuple[str, Optional[str]]:
 
 
 def make_staging(
-    output: str, previous: Optional[str], previous_run: Optional[str], run_id: str, create: bool = True
+    output: str, previous: str | None, previous_run: str | None, run_id: str, create: bool = True
 ) -> OutputPlan:
     """This run's staging folder, made once every launch check has passed (`create`: not in a dry run)."""
     staging = _join(runs_folder(output), run_id)
@@ -145,7 +145,7 @@ class OutputLock:
         self._output = output
         self._file = None
 
-    def __enter__(self) -> "OutputLock":
+    def __enter__(self) -> OutputLock:
         if has_scheme(self._output):
             return self
         runs = runs_folder(os.path.abspath(self._output))
@@ -153,13 +153,17 @@ class OutputLock:
             os.makedirs(runs, exist_ok=True)
             self._file = open(os.path.join(runs, LOCK_FILE), "w")
         except OSError as exc:
-            raise UsageError(f"--output {self._output}: cannot write there ({exc.strerror}); choose another folder")
+            raise UsageError(
+                f"--output {self._output}: cannot write there ({exc.strerror}); choose another folder"
+            ) from exc
         try:
             fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
             self._file.close()
             if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-                raise UsageError(f"--output {self._output}: another vidlabel run is writing there; wait for it")
+                raise UsageError(
+                    f"--output {self._output}: another vidlabel run is writing there; wait for it"
+                ) from None
             raise
         _remove_unpublished(runs)
         return self
@@ -175,7 +179,7 @@ class OutputLock:
         self._file = None
 
 
-def publish(plan: OutputPlan, record: dict, log_path: Optional[str] = None) -> dict:
+def publish(plan: OutputPlan, record: dict, log_path: str | None = None) -> dict:
     """Writes the run's log and record into the staging folder (the run is complete from then on), then makes it
     the result. Returns the record as written."""
     record = {**record, "files": staged_files(plan.staging), "log": None}
@@ -191,7 +195,7 @@ def publish(plan: OutputPlan, record: dict, log_path: Optional[str] = None) -> d
     return record
 
 
-def failed_log_path(plan: OutputPlan) -> Optional[str]:
+def failed_log_path(plan: OutputPlan) -> str | None:
     """Where a failed run's log is kept until the next success: beside the run folders of a local OUTPUT; for a
     gs:// OUTPUT it stays in the local temp folder (None)."""
     return None if has_scheme(plan.output) else f"{plan.staging}.log"

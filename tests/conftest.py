@@ -217,7 +217,7 @@ def gcs(tmp_path_factory):
                 break
             except OSError:
                 if time.time() > deadline or server.poll() is not None:
-                    raise RuntimeError("the GCS emulator did not start")
+                    raise RuntimeError("the GCS emulator did not start") from None
                 time.sleep(0.1)
         client = storage.Client(credentials=AnonymousCredentials(), project="vidlabel-tests")
         client.create_bucket(GCS_BUCKET)

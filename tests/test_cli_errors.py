@@ -9,9 +9,10 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import IN_PROCESS, VIDEOS
 from vidlabel.pipeline import cli
 from vidlabel.transforms import schema
+
+from conftest import IN_PROCESS, VIDEOS
 
 VIDEO = VIDEOS / "bear_vp9_161x121_odd.webm"
 

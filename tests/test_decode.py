@@ -10,11 +10,11 @@ import av
 import numpy as np
 import pytest
 
-from conftest import DECODABLE, UNDECODABLE, VIDEOS
 from vidlabel.transforms.clips import model_input
-from vidlabel.transforms.decode import codec_name, decode_video, to_model_frame
-from vidlabel.transforms.decode import VIDEO_ERROR, VIDEO_INFO, DecodeClips
+from vidlabel.transforms.decode import VIDEO_ERROR, VIDEO_INFO, DecodeClips, codec_name, decode_video, to_model_frame
 from vidlabel.transforms.types import ClipSpec, DecodeLimits, VideoError, VideoFile, VideoInfo
+
+from conftest import DECODABLE, UNDECODABLE, VIDEOS
 
 SPEC = ClipSpec(fps=5, resolution=32, clip_frames=8, stride_frames=8)
 

@@ -5,9 +5,10 @@ which scores through `vidlabel run` and compares with the SavedModel called dire
 import numpy as np
 import pytest
 
-from conftest import SMALL, VIDEOS
 from vidlabel.transforms.decode import DecodeClips
 from vidlabel.transforms.types import ClipSpec, VideoFile
+
+from conftest import SMALL, VIDEOS
 
 tf = pytest.importorskip("tensorflow")
 
@@ -43,8 +44,8 @@ def test_per_tap_depthwise_equals_grouped_conv3d(kernel, strides, padding, multi
 def test_rewritten_base_model_gives_the_plain_savedmodels_probabilities(small_model):
     """On real clips, including a shorter tail clip and a batch of two, the rewritten A0 base model (its 15 depthwise
     convolutions rewritten) gives the plain SavedModel's logits."""
-    from vidlabel.transforms.clips import model_input
     from vidlabel.movinet.classifiers import BaseClassifier, softmax
+    from vidlabel.transforms.clips import model_input
 
     spec = ClipSpec(
         fps=SMALL["fps"], resolution=SMALL["resolution"], clip_frames=SMALL["frames"], stride_frames=SMALL["frames"]

@@ -5,8 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from conftest import KINETICS_LABELS, SMALL, vidlabel
 from vidlabel import movinet
+
+from conftest import KINETICS_LABELS, SMALL, vidlabel
 
 
 def test_exported_folder_has_the_published_interface_and_metadata(small_model):

@@ -18,9 +18,9 @@ import duckdb
 import numpy as np
 import pytest
 
-from conftest import IN_PROCESS, vidlabel
-
 from vidlabel.pipeline.commands import synth
+
+from conftest import IN_PROCESS, vidlabel
 
 DIRECTIONS = ("move_down", "move_left", "move_right", "move_up")
 # Small enough for two CPU cores: 32 px, 8 fps, clips of 8 frames (1 s).

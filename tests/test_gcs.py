@@ -18,11 +18,12 @@ import pytest
 from apache_beam.ml.inference.base import RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from conftest import GCS_BUCKET, IN_PROCESS, KINETICS_LABELS, REPO, VIDEOS, upload, vidlabel
-from vidlabel.pipeline import cli, publish
 from vidlabel import movinet
+from vidlabel.pipeline import cli, publish
 from vidlabel.transforms.inference import MovinetHandler
 from vidlabel.transforms.types import ClipKey
+
+from conftest import GCS_BUCKET, IN_PROCESS, KINETICS_LABELS, REPO, VIDEOS, upload, vidlabel
 
 NAMES = ["anet_clean_and_jerk_h264.mp4", "bear_vp9_161x121_odd.webm", "swimming_person.gif", "zero_bytes.webm"]
 MANIFEST = (

@@ -4,9 +4,9 @@ weights), through the whole pipeline. Slow (a second stream export): `pytest -m 
 import duckdb
 import numpy as np
 import pytest
+from test_stream import SOME_VIDEOS
 
 from conftest import KINETICS_LABELS, SMALL, VIDEOS, vidlabel
-from test_stream import SOME_VIDEOS
 
 # Measured on the shared videos (see README): int8 logits move the probabilities by well under this.
 INT8_TOLERANCE = 2e-3
@@ -47,6 +47,7 @@ def test_int8_tflite_is_close_to_the_float_model(tmp_path):
     assert [r[:2] for r in a] == [r[:2] for r in b]
     diff = max(np.abs(np.array(x[2]) - np.array(y[2])).max() for x, y in zip(a, b))
     print(
-        f"int8 vs float: max |probability diff| {diff:.2e}; top-1 agreement {np.mean([x[3] == y[3] for x, y in zip(a, b)]):.2f}"
+        f"int8 vs float: max |probability diff| {diff:.2e}; "
+        f"top-1 agreement {np.mean([x[3] == y[3] for x, y in zip(a, b)]):.2f}"
     )
     assert diff <= INT8_TOLERANCE

@@ -6,14 +6,15 @@ import duckdb
 import numpy as np
 import pytest
 
-from conftest import DECODABLE, SMALL, UNDECODABLE, VIDEOS, vidlabel
 from vidlabel import movinet
+from vidlabel.movinet.classifiers import softmax
 from vidlabel.transforms import schema
 from vidlabel.transforms.clips import model_input
 from vidlabel.transforms.decode import DecodeClips
-from vidlabel.movinet.classifiers import softmax
 from vidlabel.transforms.inference import MovinetHandler
 from vidlabel.transforms.types import ClipKey, ClipSpec, VideoFile
+
+from conftest import DECODABLE, SMALL, UNDECODABLE, VIDEOS, vidlabel
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +74,7 @@ def test_rows_follow_the_schema(run_output):
     top_k = sql(out, "select top_k, scores, model, run_id from PREDICTIONS")
     run_ids = {r[3] for r in top_k}
     assert len(run_ids) == 1
-    for k, scores, model, _ in top_k:
+    for k, scores, _, _ in top_k:
         assert len(k) == 5 and [e["score"] for e in k] == sorted((e["score"] for e in k), reverse=True)
         assert len(scores) == 600 and sum(scores) == pytest.approx(1.0, abs=1e-4)
         assert k[0]["score"] == pytest.approx(max(scores))

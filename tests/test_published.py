@@ -30,10 +30,11 @@ import urllib.parse
 import duckdb
 import pytest
 
-from conftest import IN_PROCESS, KINETICS_LABELS, SMALL, VIDEOS
+from vidlabel import movinet
 from vidlabel.pipeline import cli
 from vidlabel.pipeline.options import VidlabelOptions
-from vidlabel import movinet
+
+from conftest import IN_PROCESS, KINETICS_LABELS, SMALL, VIDEOS
 
 VIDEO = VIDEOS / "bbb_vp8_vorbis_1s.webm"
 KINETICS = [line.strip() for line in KINETICS_LABELS.read_text().splitlines() if line.strip()]

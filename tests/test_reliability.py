@@ -15,10 +15,11 @@ import duckdb
 import numpy as np
 import pytest
 
-from conftest import IN_PROCESS, VIDEOS, vidlabel
 from vidlabel.pipeline.commands import synth
 from vidlabel.transforms.sandbox import DecoderProcess
 from vidlabel.transforms.types import ClipSpec, DecodeLimits, VideoError, VideoInfo
+
+from conftest import IN_PROCESS, VIDEOS, vidlabel
 
 SPEC = ClipSpec(fps=2, resolution=32, clip_frames=8, stride_frames=8)
 TEN = [
@@ -204,8 +205,8 @@ def test_a_killed_run_publishes_nothing_and_the_resumed_run_finishes_each_file_o
     for point, reached in kill_points.items():
         before = set(runs.glob("2*"))
         run = start_run(folder, out, lite_model, "--incremental")
-        new_staging = lambda: [s for s in runs.glob("2*") if s not in before]  # noqa: E731
-        if wait_for(lambda: new_staging() and reached(new_staging()[0]), run):
+        new_staging = lambda before=before: [s for s in runs.glob("2*") if s not in before]  # noqa: E731
+        if wait_for(lambda new_staging=new_staging, reached=reached: new_staging() and reached(new_staging()[0]), run):
             kill(run)
             killed.append(point)
         now = snapshot(out)

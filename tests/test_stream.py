@@ -10,13 +10,14 @@ import duckdb
 import numpy as np
 import pytest
 
-from conftest import IN_PROCESS, SMALL, VIDEOS, rss_wrapper, vidlabel
 from vidlabel import movinet
+from vidlabel.movinet.classifiers import softmax
 from vidlabel.transforms.clips import model_input
 from vidlabel.transforms.decode import DecodeClips
-from vidlabel.movinet.classifiers import softmax
 from vidlabel.transforms.inference import MovinetHandler
 from vidlabel.transforms.types import ClipSpec, VideoFile
+
+from conftest import IN_PROCESS, SMALL, VIDEOS, rss_wrapper, vidlabel
 
 SPEC = ClipSpec(
     fps=SMALL["fps"], resolution=SMALL["resolution"], clip_frames=SMALL["frames"], stride_frames=SMALL["frames"]

@@ -11,7 +11,8 @@ Nothing here touches PyAV or Beam, so each rule is tested on its own:
 from __future__ import annotations
 
 from collections import deque
-from typing import Iterator, NamedTuple
+from collections.abc import Iterator
+from typing import NamedTuple
 
 import numpy as np
 

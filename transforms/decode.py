@@ -11,18 +11,19 @@ sampling keeps are converted (colour conversion and scaling in FFmpeg's swscale)
 from __future__ import annotations
 
 import math
-from typing import Callable, Generator, Iterator, NamedTuple, TypeVar
+from collections.abc import Callable, Generator, Iterator
+from typing import NamedTuple, TypeVar
 
 import apache_beam as beam
 import av
 import numpy as np
-from apache_beam.metrics import Metrics
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
 
 from vidlabel.transforms import clips
-from vidlabel.transforms.storage import to_local_path
 from vidlabel.transforms.sandbox import DecoderProcess
+from vidlabel.transforms.storage import to_local_path
 from vidlabel.transforms.types import ClipKey, ClipSpec, DecodeLimits, VideoError, VideoFile, VideoInfo
 
 

@@ -14,7 +14,8 @@ its one listing); the pipeline's `KeepUnchanged` then keeps every published row 
 from __future__ import annotations
 
 import datetime
-from typing import Iterable, NamedTuple, Optional
+from collections.abc import Iterable
+from typing import NamedTuple
 
 import apache_beam as beam
 
@@ -29,8 +30,8 @@ VERSION_COLUMNS = ["video_uri", "status", "file_size", "file_modified"]
 class Published(NamedTuple):
     """What the published videos table says of a file: the version labelled, and whether it failed."""
 
-    size: Optional[int]
-    modified: Optional[datetime.datetime]
+    size: int | None
+    modified: datetime.datetime | None
     failed: bool
 
 
@@ -38,7 +39,7 @@ def published(row: dict) -> Published:
     return Published(row["file_size"], row["file_modified"], row["status"] != "ok")
 
 
-def needs_labelling(file: VideoFile, before: Optional[Published], retry_errors: bool) -> bool:
+def needs_labelling(file: VideoFile, before: Published | None, retry_errors: bool) -> bool:
     """New, changed, or an error to retry. A file whose size is unknown (a remote manifest entry not looked up at
     launch, a vanished file) counts as changed."""
     if before is None or file.size is None or (retry_errors and before.failed):

@@ -14,7 +14,8 @@ through the whole video.
 from __future__ import annotations
 
 import collections
-from typing import Any, Iterable, Optional, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
@@ -59,7 +60,7 @@ class MovinetHandler(ModelHandler[tuple, PredictionResult, Any]):
         return model
 
     def run_inference(
-        self, batch: Sequence[tuple], model, inference_args: Optional[dict[str, Any]] = None
+        self, batch: Sequence[tuple], model, inference_args: dict[str, Any] | None = None
     ) -> Iterable[PredictionResult]:
         if self._carry_states:
             return [self._score_carrying_states(key, clip, model) for key, clip in batch]
@@ -67,7 +68,7 @@ class MovinetHandler(ModelHandler[tuple, PredictionResult, Any]):
         by_shape: dict[tuple, list[int]] = collections.defaultdict(list)
         for i, (_, clip) in enumerate(batch):
             by_shape[clip.shape].append(i)
-        results: list[Optional[PredictionResult]] = [None] * len(batch)
+        results: list[PredictionResult | None] = [None] * len(batch)
         step = model.max_batch or len(batch)
         for indices in by_shape.values():
             for chunk in (indices[i : i + step] for i in range(0, len(indices), step)):

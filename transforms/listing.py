@@ -17,7 +17,8 @@ import concurrent.futures
 import json
 import os
 import posixpath
-from typing import Iterable, NamedTuple, Optional
+from collections.abc import Iterable
+from typing import NamedTuple
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
@@ -115,7 +116,7 @@ def read_manifest(manifest: str) -> list[str]:
     return list(manifest_entries(manifest, text.splitlines()))
 
 
-def list_videos(inputs: list[str], manifest: Optional[str], extensions: tuple[str, ...]) -> list[VideoFile]:
+def list_videos(inputs: list[str], manifest: str | None, extensions: tuple[str, ...]) -> list[VideoFile]:
     """Every file the inputs and the manifest name, each once, with its size and modification time, in URI order.
     Raises UsageError for an input that matches nothing or cannot be listed."""
     files: dict[str, VideoFile] = {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Iterator, Optional
+from collections.abc import Iterator
 
 import apache_beam as beam
 
@@ -20,7 +20,7 @@ from vidlabel.transforms.types import VideoError, VideoInfo
 class ReportProgress(beam.DoFn):
     """VideoInfo | VideoError -> nothing; appends {"ok", "clips", "seconds"} for each finished video."""
 
-    def __init__(self, path: Optional[str]):
+    def __init__(self, path: str | None):
         self._path = path
 
     def process(self, done: VideoInfo | VideoError):

@@ -1,13 +1,15 @@
 """Step 4 of a video's path: turn scored clips, video facts and errors into rows of the tables in `schema.py`.
 
-Each builder emits exactly its schema's field names, in order (tests hold them to it). A video's own `top_k` is the average of its clips'
-probabilities weighted by clip duration (`VideoTopK`), so a short tail clip counts for what it covers.
+Each builder emits exactly its schema's field names, in order (tests hold them to it). A video's own `top_k` is the
+average of its clips' probabilities weighted by clip duration (`VideoTopK`), so a short tail clip counts for what it
+covers.
 """
 
 from __future__ import annotations
 
 import datetime
-from typing import NamedTuple, Optional, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import apache_beam as beam
 import numpy as np
@@ -88,7 +90,7 @@ class VideoTopK(beam.CombineFn):
 
 
 def video_row(
-    file: VideoFile, info: Optional[VideoInfo], error: Optional[VideoError], best: Optional[list[dict]], ctx: RowContext
+    file: VideoFile, info: VideoInfo | None, error: VideoError | None, best: list[dict] | None, ctx: RowContext
 ) -> dict:
     """The one row a file gets in the videos table, ok or not."""
     row = {
@@ -115,7 +117,7 @@ def video_row(
     return row
 
 
-def to_timestamp(seconds: Optional[float]) -> Optional[datetime.datetime]:
+def to_timestamp(seconds: float | None) -> datetime.datetime | None:
     """Seconds since the epoch as the table's UTC timestamp, at the table's microsecond precision."""
     if seconds is None:
         return None

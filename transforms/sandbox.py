@@ -5,8 +5,8 @@ wait forever (a FIFO named like a video, a decoder stuck in a loop) or make it a
 declaring a 60000x60000 frame). Inside a Beam worker any of these takes the worker down; the runner then retries
 the bundle, meets the same file again, and the job fails. So `decode.DecodeClips` hands each video to a
 `DecoderProcess`: a child Python process that runs `decode.decode_video` under an address-space limit and streams
-the clips back over a socket. The parent waits at most `--decode_timeout_seconds` for each clip; a child that dies, hangs or
-runs out of memory is replaced, and the video gets one error row (stage "decoder").
+the clips back over a socket. The parent waits at most `--decode_timeout_seconds` for each clip; a child that dies,
+hangs or runs out of memory is replaced, and the video gets one error row (stage "decoder").
 
 The child is started once per DoFn instance (`setup`) and decodes one video after another; it is restarted only
 after a failure. Clips cross the socket as uint8, a few MB per clip at most.
@@ -20,8 +20,8 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from multiprocessing.connection import Connection
-from typing import Iterator, Optional
 
 from vidlabel.transforms.types import ClipSpec, DecodeLimits, VideoError, VideoInfo
 
@@ -35,8 +35,8 @@ class DecoderProcess:
     def __init__(self, spec: ClipSpec, limits: DecodeLimits):
         self._spec = spec
         self._limits = limits
-        self._process: Optional[subprocess.Popen] = None
-        self._conn: Optional[Connection] = None
+        self._process: subprocess.Popen | None = None
+        self._conn: Connection | None = None
         self.restarts = 0  # children replaced after a failure (a test and benchmark figure)
 
     def start(self) -> None:

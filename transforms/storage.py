@@ -10,7 +10,7 @@ import contextlib
 import os
 import shutil
 import urllib.parse
-from typing import Iterator, Optional
+from collections.abc import Iterator
 
 _GLOB_CHARS = set("*?[")
 _FILE_URL = "file://"
@@ -36,7 +36,7 @@ def to_uri(path: str) -> str:
         return _FILE_URL + urllib.parse.quote(os.fsencode(path), safe="/")
 
 
-def to_local_path(uri: str) -> Optional[str]:
+def to_local_path(uri: str) -> str | None:
     """The local file system path of a URI made by `to_uri`, or None for remote URIs such as gs://."""
     if uri.startswith(_FILE_URL):
         return os.fsdecode(urllib.parse.unquote_to_bytes(uri[len(_FILE_URL) :]))

@@ -6,8 +6,7 @@ one `VideoInfo` or `VideoError` (decoding) -> class probabilities per clip (infe
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
-
+from typing import NamedTuple
 
 RESIZE_MODES = ("crop", "stretch")
 
@@ -46,8 +45,8 @@ class VideoFile(NamedTuple):
     time) are what `--incremental` compares to tell an unchanged file from a new or changed one."""
 
     uri: str
-    size: Optional[int]  # None: the file vanished between listing and labelling
-    modified_s: Optional[float]  # seconds since the epoch
+    size: int | None  # None: the file vanished between listing and labelling
+    modified_s: float | None  # seconds since the epoch
 
 
 class VideoInfo(NamedTuple):
@@ -55,7 +54,7 @@ class VideoInfo(NamedTuple):
 
     video_uri: str
     duration_s: float
-    source_fps: Optional[float]
+    source_fps: float | None
     width: int  # displayed (after rotation)
     height: int
     rotation: int  # degrees the frames were turned to display upright

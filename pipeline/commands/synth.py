@@ -18,7 +18,8 @@ import colorsys
 import concurrent.futures
 import multiprocessing
 import os
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import av
 import numpy as np
