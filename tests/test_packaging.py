@@ -1,7 +1,9 @@
 """The package as users get it: an sdist and a wheel built from this tree, the wheel installed into a fresh
 virtualenv, every module imported from there, and a decoder child process started by module name from it."""
 
+import ast
 import pathlib
+import re
 import subprocess
 import sys
 import sysconfig
@@ -64,3 +66,13 @@ def test_the_wheel_installs_and_every_module_imports_and_decodes_from_it(tmp_pat
     assert result.returncode == 0 and result.stdout.startswith("ok"), result.stderr[-3000:]
     entry = subprocess.run([str(venv / "bin" / "vidlabel"), "--version"], capture_output=True, text=True)
     assert entry.returncode == 0 and entry.stdout.startswith("vidlabel "), entry.stderr
+
+
+def test_the_worker_image_copies_every_package_setup_py_installs():
+    """docker/Dockerfile copies the source folders one by one; a package missing there would install a broken
+    worker image (Cloud Build is not run here)."""
+    tree = ast.parse((ROOT / "setup.py").read_text())
+    [packages] = [node.value for node in tree.body if isinstance(node, ast.Assign) and node.targets[0].id == "PACKAGES"]
+    folders = {ast.literal_eval(value).split("/")[0] for value in packages.values}
+    copied = set(re.findall(r"^COPY (\S+) \1$", (ROOT / "docker" / "Dockerfile").read_text(), re.MULTILINE))
+    assert folders == {"pipeline", "transforms", "movinet"} and folders <= copied
