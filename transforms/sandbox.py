@@ -108,7 +108,10 @@ class DecoderProcess:
 
 def describe_exit(status: int) -> str:
     if status < 0:
-        name = signal.Signals(-status).name
+        try:
+            name = signal.Signals(-status).name
+        except ValueError:  # a real-time signal has no name
+            name = f"signal {-status}"
         why = " (the system's out-of-memory killer, or a kill from outside)" if -status == signal.SIGKILL else ""
         return f"the decoder process crashed on this file with {name}{why}"
     return f"the decoder process exited with status {status} while decoding this file"

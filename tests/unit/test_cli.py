@@ -1,0 +1,31 @@
+"""The exit-status rule of `vidlabel COMMAND`: a user error is one line on stderr and status 2, before any work."""
+
+import os
+
+from vidlabel.pipeline import __version__, cli
+
+
+def test_a_command_raising_a_usage_error_exits_2_with_one_line_and_does_nothing(tmp_path, capsys):
+    out = tmp_path / "videos"
+    assert cli.main(["synth", "--classes", "nope", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("vidlabel synth: error: --classes: unknown nope; choose from ")
+    assert err.count("\n") == 1 and not out.exists()
+
+
+def test_run_refuses_bad_flags_with_status_2_before_any_work(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert cli.main(["run", "--input", str(tmp_path), "--output", str(out), "--frobnicate", "1"]) == 2
+    assert "vidlabel run: error: unknown flag(s): --frobnicate 1" in capsys.readouterr().err
+    assert cli.main(["run", "--input", str(tmp_path), "--output", str(out), "--overwrite", "--incremental"]) == 2
+    assert "vidlabel run: error: --overwrite relabels everything" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []  # refused before the output lock: nothing written
+
+
+def test_unknown_command_no_command_help_and_version(capsys):
+    assert cli.main(["frobnicate"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("vidlabel: unknown command 'frobnicate'") and "commands:" in captured.err
+    assert cli.main([]) == 2 and capsys.readouterr().out == cli.USAGE
+    assert cli.main(["--help"]) == 0 and capsys.readouterr().out == cli.USAGE
+    assert cli.main(["--version"]) == 0 and capsys.readouterr().out == f"vidlabel {__version__}\n"
