@@ -17,10 +17,10 @@ import argparse
 import json
 import pathlib
 import subprocess
-import sys
 import time
 
 import numpy as np
+from common import vidlabel_command
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -30,10 +30,7 @@ def export_base(models: pathlib.Path, variant: str) -> pathlib.Path:
     out = models / f"{variant}-base"
     if not (out / "saved_model.pb").exists():
         subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "vidlabel.pipeline.cli",
+            vidlabel_command(
                 "export-model",
                 "--variant",
                 variant,
@@ -44,7 +41,7 @@ def export_base(models: pathlib.Path, variant: str) -> pathlib.Path:
                 str(out),
                 "--labels",
                 str(SHARED / "labels" / "kinetics_600_labels.txt"),
-            ],
+            ),
             check=True,
         )
     return out

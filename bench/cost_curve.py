@@ -29,6 +29,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from common import vidlabel_command
 from decode_isolation import REPO, render_720p  # noqa: E402  (bench scripts are run as files)
 
 INPUTS = REPO / "bench" / ".inputs"
@@ -101,18 +102,7 @@ class TreeMemory(threading.Thread):
 def run(inputs: pathlib.Path, model: pathlib.Path, out: pathlib.Path) -> dict:
     start = time.perf_counter()
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "vidlabel.pipeline.cli",
-            "run",
-            "--input",
-            str(inputs),
-            "--output",
-            str(out),
-            "--model",
-            str(model),
-        ],
+        vidlabel_command("run", "--input", str(inputs), "--output", str(out), "--model", str(model)),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,

@@ -28,6 +28,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from common import vidlabel_command
 from decode_isolation import REPO, render_720p  # noqa: E402  (bench scripts are run as files)
 
 
@@ -61,18 +62,7 @@ def model_only(model: pathlib.Path, frames: int, clip_frames: int, side: int) ->
 def run(inputs: pathlib.Path, model: pathlib.Path, out: pathlib.Path) -> tuple[float, dict]:
     start = time.perf_counter()
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "vidlabel.pipeline.cli",
-            "run",
-            "--input",
-            str(inputs),
-            "--output",
-            str(out),
-            "--model",
-            str(model),
-        ],
+        vidlabel_command("run", "--input", str(inputs), "--output", str(out), "--model", str(model)),
         check=True,
         capture_output=True,
     )

@@ -27,6 +27,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from common import vidlabel_command
 from decode_isolation import REPO, render_720p  # noqa: E402  (bench scripts are run as files)
 
 MODELS = {
@@ -83,18 +84,7 @@ def naive_tflite(paths, model: pathlib.Path, metadata: dict) -> float:
 def vidlabel_run(inputs: pathlib.Path, model: pathlib.Path, out: pathlib.Path) -> float:
     start = time.perf_counter()
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "vidlabel.pipeline.cli",
-            "run",
-            "--input",
-            str(inputs),
-            "--output",
-            str(out),
-            "--model",
-            str(model),
-        ],
+        vidlabel_command("run", "--input", str(inputs), "--output", str(out), "--model", str(model)),
         check=True,
         capture_output=True,
     )

@@ -16,6 +16,8 @@ import subprocess
 import sys
 import time
 
+from common import vidlabel_command
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
@@ -26,10 +28,7 @@ def export(models: pathlib.Path) -> dict:
         if not (out / "saved_model.pb").exists():
             extra = ["--tflite"] if mode == "stream" else []
             subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "vidlabel.pipeline.cli",
+                vidlabel_command(
                     "export-model",
                     "--variant",
                     "a0",
@@ -41,7 +40,7 @@ def export(models: pathlib.Path) -> dict:
                     "--labels",
                     str(SHARED / "labels" / "kinetics_600_labels.txt"),
                     *extra,
-                ],
+                ),
                 check=True,
             )
     return {"base": forms["base"], "stream": forms["stream"], "tflite": forms["stream"] / "model.tflite"}

@@ -50,11 +50,14 @@ def pytest_configure(config):
         raise pytest.UsageError(f"the shared test videos are missing: expected {VIDEOS} (set VIDLABEL_SHARED)")
 
 
+def vidlabel_command(*args) -> list[str]:
+    """`vidlabel ARGS` as a command line for this interpreter (the installed console script's equivalent)."""
+    return [sys.executable, "-m", "vidlabel.pipeline.cli", *map(str, args)]
+
+
 def vidlabel(*args, check=True, **kwargs) -> subprocess.CompletedProcess:
     """Runs the installed `vidlabel` command as a user would."""
-    result = subprocess.run(
-        [sys.executable, "-m", "vidlabel.pipeline.cli", *map(str, args)], capture_output=True, text=True, **kwargs
-    )
+    result = subprocess.run(vidlabel_command(*args), capture_output=True, text=True, **kwargs)
     if check and result.returncode != 0:
         raise AssertionError(
             f"vidlabel {' '.join(map(str, args))} exited {result.returncode}:\n{result.stderr[-4000:]}"
@@ -63,8 +66,31 @@ def vidlabel(*args, check=True, **kwargs) -> subprocess.CompletedProcess:
 
 
 # The two test models, exported by `vidlabel export-model` in background processes started as soon as the tests
-# that need them are collected: Model Garden's exporter is mostly single-threaded Python (~1.5 min base, ~5 min
-# stream + TFLite), so the two exports and the first tests share the two cores instead of waiting on each other.
+# that need them are collected: Model Garden's exporter is mostly single-threaded Python taking minutes, so the two
+# exports and the first tests share the two cores instead of waiting on each other.
+def small_export_args(out, *mode) -> tuple:
+    """`vidlabel export-model` arguments of a small test model (SMALL, seeded random weights, Kinetics labels)."""
+    return (
+        "export-model",
+        "--variant",
+        "a0",
+        *mode,
+        "--random_weights",
+        "--seed",
+        7,
+        "--out",
+        out,
+        "--labels",
+        KINETICS_LABELS,
+        "--resolution",
+        SMALL["resolution"],
+        "--fps",
+        SMALL["fps"],
+        "--frames",
+        SMALL["frames"],
+    )
+
+
 MODEL_EXPORTS = {
     "small_model": ("a0-small", ("--mode", "base")),
     "stream_model": ("a0-stream-small", ("--mode", "stream", "--tflite")),  # with its TFLite conversion
@@ -80,29 +106,9 @@ def pytest_collection_finish(session):
     for fixture in sorted(wanted):
         folder, mode = MODEL_EXPORTS[fixture]
         out, log = root / folder, open(root / f"{folder}.log", "w")
-        args = [
-            sys.executable,
-            "-m",
-            "vidlabel.pipeline.cli",
-            "export-model",
-            "--variant",
-            "a0",
-            *mode,
-            "--random_weights",
-            "--seed",
-            "7",
-            "--out",
-            out,
-            "--labels",
-            KINETICS_LABELS,
-            "--resolution",
-            SMALL["resolution"],
-            "--fps",
-            SMALL["fps"],
-            "--frames",
-            SMALL["frames"],
-        ]
-        process = subprocess.Popen(list(map(str, args)), stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            vidlabel_command(*small_export_args(out, *mode)), stdout=log, stderr=subprocess.STDOUT
+        )
         _exports[fixture] = (process, out, log)
     _exports["root"] = root
 

@@ -7,7 +7,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 
@@ -19,7 +18,7 @@ from vidlabel.pipeline.commands import synth
 from vidlabel.transforms.sandbox import DecoderProcess
 from vidlabel.transforms.types import ClipSpec, DecodeLimits, VideoError, VideoInfo
 
-from conftest import IN_PROCESS, VIDEOS, vidlabel
+from conftest import IN_PROCESS, VIDEOS, vidlabel, vidlabel_command
 
 SPEC = ClipSpec(fps=2, resolution=32, clip_frames=8, stride_frames=8)
 TEN = [
@@ -227,19 +226,7 @@ def snapshot(out):
 
 def start_run(folder, out, model, *flags):
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "vidlabel.pipeline.cli",
-            "run",
-            "--input",
-            str(folder),
-            "--output",
-            str(out),
-            "--model",
-            str(model),
-            *flags,
-        ],
+        vidlabel_command("run", "--input", folder, "--output", out, "--model", model, *flags),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -389,17 +376,7 @@ def test_unreadable_file_is_one_permission_error_row(tmp_path, lite_model):
         [
             "setpriv",
             "--bounding-set=-dac_override,-dac_read_search",
-            sys.executable,
-            "-m",
-            "vidlabel.pipeline.cli",
-            "run",
-            *IN_PROCESS,
-            "--input",
-            str(folder),
-            "--output",
-            str(out),
-            "--model",
-            str(lite_model),
+            *vidlabel_command("run", *IN_PROCESS, "--input", folder, "--output", out, "--model", lite_model),
         ],
         check=True,
         capture_output=True,
