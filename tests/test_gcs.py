@@ -271,7 +271,9 @@ def test_run_dataflow_dry_run_builds_the_job_offline_and_packages_vidlabel(lite_
         "setup.py",
         "pipeline/cli.py",
         "pipeline/plan.py",
-        "transforms/handlers.py",
+        "transforms/inference.py",
+        "movinet/source.py",
+        "pipeline/commands/plot.py",
         "transforms/sandbox.py",
     } <= names
 
