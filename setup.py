@@ -40,7 +40,14 @@ EXTRAS = {
     # Model Garden builds and exports MoViNet models; it pins TensorFlow and pulls ~77 packages, so it stays out of
     # the runtime dependencies (workers that only label videos never need it).
     "export": ["tf-models-official>=2.20,<2.22"],
-    "test": ["pytest>=8", "pytest-timeout>=2.3", "gcp-storage-emulator>=2024.8", "build>=1.2", "ruff>=0.17,<0.18"],
+    "test": [
+        "pytest>=8",
+        "pytest-timeout>=2.3",
+        "gcp-storage-emulator>=2024.8",
+        "build>=1.2",
+        "ruff>=0.17,<0.18",
+        "pytest-xdist>=3.5",
+    ],
 }
 
 setup(

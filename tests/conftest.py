@@ -9,6 +9,7 @@ import json
 import os
 import pathlib
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -42,12 +43,6 @@ IN_PROCESS = ("--direct_running_mode", "in_memory", "--direct_num_workers", "1")
 
 # The small test model: 32 px, 2 fps, clips of 8 frames (4 s).
 SMALL = {"resolution": 32, "fps": 2, "frames": 8}
-
-
-def pytest_configure(config):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if not VIDEOS.is_dir():
-        raise pytest.UsageError(f"the shared test videos are missing: expected {VIDEOS} (set VIDLABEL_SHARED)")
 
 
 def vidlabel_command(*args) -> list[str]:
@@ -95,41 +90,69 @@ MODEL_EXPORTS = {
     "small_model": ("a0-small", ("--mode", "base")),
     "stream_model": ("a0-stream-small", ("--mode", "stream", "--tflite")),  # with its TFLite conversion
 }
-_exports: dict = {}
+MODELS_DIR_ENV = "VIDLABEL_TEST_MODELS_DIR"  # set by the first pytest process; xdist workers inherit it
+
+
+def pytest_configure(config):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if not VIDEOS.is_dir():
+        raise pytest.UsageError(f"the shared test videos are missing: expected {VIDEOS} (set VIDLABEL_SHARED)")
+    if not hasattr(config, "workerinput"):  # the main process (alone, or the controller of xdist workers)
+        os.environ[MODELS_DIR_ENV] = tempfile.mkdtemp(prefix="vidlabel-test-models-")
+
+
+# Files whose tests take longest, started first: with xdist (`-n 2 --dist loadfile`, pytest.ini) each file runs on
+# one worker, so the longest one bounds the suite unless it starts at once.
+LONGEST_FIRST = ("test_finetune.py",)
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: item.path.name not in LONGEST_FIRST)  # stable: the rest keep their order
 
 
 def pytest_collection_finish(session):
+    """Starts the exports the collected tests need. With xdist workers (`-n 2`) every worker collects every test;
+    the first to claim a model exports it, for all of them."""
     wanted = {name for item in session.items for name in getattr(item, "fixturenames", ()) if name in MODEL_EXPORTS}
-    if not wanted:
-        return
-    root = pathlib.Path(tempfile.mkdtemp(prefix="vidlabel-test-models-"))
+    root = pathlib.Path(os.environ[MODELS_DIR_ENV])
     for fixture in sorted(wanted):
         folder, mode = MODEL_EXPORTS[fixture]
-        out, log = root / folder, open(root / f"{folder}.log", "w")
-        process = subprocess.Popen(
-            vidlabel_command(*small_export_args(out, *mode)), stdout=log, stderr=subprocess.STDOUT
-        )
-        _exports[fixture] = (process, out, log)
-    _exports["root"] = root
+        try:
+            os.close(os.open(root / f"{folder}.claimed", os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            continue  # another worker exports it
+        command = vidlabel_command(*small_export_args(root / folder, *mode))
+        with open(root / f"{folder}.log", "w") as log:  # the status file is written when the export ends
+            process = subprocess.Popen(
+                ["sh", "-c", '"$@"; echo $? > "$0"', str(root / f"{folder}.status"), *command],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        (root / f"{folder}.pid").write_text(str(process.pid))
 
 
 def pytest_unconfigure(config):
-    for name, export in _exports.items():
-        if name != "root":
-            export[0].kill()
-            export[2].close()
-    if "root" in _exports:
-        shutil.rmtree(_exports["root"], ignore_errors=True)
+    if hasattr(config, "workerinput") or MODELS_DIR_ENV not in os.environ:
+        return  # the controller stops the exports once every worker is done
+    root = pathlib.Path(os.environ[MODELS_DIR_ENV])
+    for pid_file in root.glob("*.pid"):
+        try:
+            os.killpg(int(pid_file.read_text()), signal.SIGKILL)  # an export no test waited for
+        except ProcessLookupError:
+            pass
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def exported_model(fixture: str) -> pathlib.Path:
-    process, out, log = _exports[fixture]
-    if process.wait() != 0:
-        log.flush()
-        raise AssertionError(
-            f"export-model for {fixture} exited {process.returncode}:\n{pathlib.Path(log.name).read_text()[-4000:]}"
-        )
-    return out
+    root, folder = pathlib.Path(os.environ[MODELS_DIR_ENV]), MODEL_EXPORTS[fixture][0]
+    status = root / f"{folder}.status"
+    while not status.exists() or not status.read_text().strip():
+        time.sleep(0.5)
+    if status.read_text().strip() != "0":
+        log = (root / f"{folder}.log").read_text()
+        raise AssertionError(f"export-model for {fixture} exited {status.read_text().strip()}:\n{log[-4000:]}")
+    return root / folder
 
 
 @pytest.fixture(scope="session")
