@@ -1,5 +1,5 @@
 """Base models on CPU: the plain SavedModel against the same SavedModel with its depthwise 3D convolutions
-rewritten (`transforms/depthwise.py`, what `vidlabel run` uses), side by side in one process.
+rewritten (`movinet/depthwise.py`, what `vidlabel run` uses), side by side in one process.
 
     .venv/bin/python bench/base_model.py [--variants a0,a1] [--models bench/.models]
 
