@@ -16,35 +16,16 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
-import subprocess
 import time
 
 import numpy as np
-from common import vidlabel_command
+from common import random_model
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
 
 
 def export_base(models: pathlib.Path, variant: str) -> pathlib.Path:
-    out = models / f"{variant}-base"
-    if not (out / "saved_model.pb").exists():
-        subprocess.run(
-            vidlabel_command(
-                "export-model",
-                "--variant",
-                variant,
-                "--mode",
-                "base",
-                "--random_weights",
-                "--out",
-                str(out),
-                "--labels",
-                str(SHARED / "labels" / "kinetics_600_labels.txt"),
-            ),
-            check=True,
-        )
-    return out
+    return random_model(models / f"{variant}-base", variant, "base")
 
 
 def best_seconds(fn, rounds: int = 3) -> float:

@@ -16,34 +16,16 @@ import subprocess
 import sys
 import time
 
-from common import vidlabel_command
+from common import random_model
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
 
 def export(models: pathlib.Path) -> dict:
-    forms = {"base": models / "a0-base", "stream": models / "a0-stream"}
-    for mode, out in forms.items():
-        if not (out / "saved_model.pb").exists():
-            extra = ["--tflite"] if mode == "stream" else []
-            subprocess.run(
-                vidlabel_command(
-                    "export-model",
-                    "--variant",
-                    "a0",
-                    "--mode",
-                    mode,
-                    "--random_weights",
-                    "--out",
-                    str(out),
-                    "--labels",
-                    str(SHARED / "labels" / "kinetics_600_labels.txt"),
-                    *extra,
-                ),
-                check=True,
-            )
-    return {"base": forms["base"], "stream": forms["stream"], "tflite": forms["stream"] / "model.tflite"}
+    base = random_model(models / "a0-base", "a0", "base")
+    stream = random_model(models / "a0-stream", "a0", "stream", "--tflite")
+    return {"base": base, "stream": stream, "tflite": stream / "model.tflite"}
 
 
 def model_only(path: pathlib.Path, video: pathlib.Path) -> float:
