@@ -108,7 +108,9 @@ class WriteTables(beam.PTransform):
 
 def build(pipeline: beam.Pipeline, plan: JobPlan, progress_path: str | None = None) -> None:
     files = pipeline | "ReadJobFiles" >> ReadJobFiles(plan.job_files)
-    kept = files | "KeepUnchanged" >> KeepUnchanged(plan.keep_from, plan.kept_tables) if plan.keep_from else None
+    kept = None
+    if plan.keep_from:
+        kept = pipeline | "KeepUnchanged" >> KeepUnchanged(plan.keep_from, plan.kept_tables, plan.replaced_uris)
     if kept is not None and plan.num_to_label == 0:  # nothing new: the kept rows are the result, no model is loaded
         _ = kept | "WriteTables" >> WriteTables(plan.outputs.staging)
         return

@@ -23,12 +23,13 @@ from vidlabel.pipeline import publish
 from vidlabel.pipeline.options import VidlabelOptions, is_dry_run, is_local_runner
 from vidlabel.transforms import incremental, listing
 from vidlabel.transforms.errors import UsageError
-from vidlabel.transforms.storage import has_scheme, storage_problem
+from vidlabel.transforms.storage import has_scheme, storage_problem, write_json_lines
 from vidlabel.transforms.types import ClipSpec, DecodeLimits, VideoFile
 
 
 class JobPlan(NamedTuple):
     job_files: str  # the files to label, as listed at launch (`listing.write_job_files`; not written in a dry run)
+    replaced_uris: str  # --incremental: the published files labelled again (`incremental.KeepUnchanged`)
     num_listed: int | None  # as listed at launch (None in a dry run over gs://, which cannot list offline)
     num_to_label: int | None  # of those, the new or changed ones with --incremental; all of them otherwise
     outputs: publish.OutputPlan  # where readers query, where this run writes, the published result
@@ -69,6 +70,7 @@ class IncrementalPlan(NamedTuple):
     keep_from: str | None  # the published result whose rows are kept (--incremental), else None
     kept_tables: tuple[str, ...]
     to_label: list[VideoFile] | None  # None in a dry run that could not list
+    replaced: list[str]  # of those, the URIs the published result holds: their rows give way
 
 
 DEFAULT_TOP_K = 5
@@ -125,10 +127,14 @@ def plan_job(options: PipelineOptions) -> JobPlan:
     # Last: a refused job leaves nothing behind.
     outputs = publish.make_staging(output, previous, previous_record.get("run_id"), run_id, create=not dry_run)
     job_files = f"{outputs.staging.rstrip('/')}/{listing.JOB_FILES}"
+    replaced_uris = f"{outputs.staging.rstrip('/')}/{incremental.REPLACED_URIS}"
     if not dry_run:
         listing.write_job_files(incremental_plan.to_label, job_files)
+        if incremental_plan.keep_from:
+            write_json_lines(incremental_plan.replaced, replaced_uris)
     return JobPlan(
         job_files=job_files,
+        replaced_uris=replaced_uris,
         num_listed=None if listed is None else len(listed),
         num_to_label=None if incremental_plan.to_label is None else len(incremental_plan.to_label),
         outputs=outputs,
@@ -201,12 +207,13 @@ def plan_incremental(
     """Without --incremental (`keep_from` None) every listed file is labelled. With it, the files the published
     result already holds unchanged are not, and its rows of them are kept."""
     if not keep_from:
-        return IncrementalPlan(None, (), listed)
+        return IncrementalPlan(None, (), listed, [])
     check_same_labelling(previous_record, labelling, output)
     rows = publish.read_table(keep_from, "videos", columns=incremental.VERSION_COLUMNS).to_pylist()
     before = {r["video_uri"]: incremental.published(r) for r in rows}
     to_label = None if listed is None else incremental.to_label(listed, before, retry_errors)
-    return IncrementalPlan(keep_from, publish.result_tables(keep_from), to_label)
+    replaced = incremental.replaced(to_label or [], before)
+    return IncrementalPlan(keep_from, publish.result_tables(keep_from), to_label, replaced)
 
 
 class StorageCheck:

@@ -22,9 +22,11 @@ import apache_beam as beam
 from vidlabel.transforms import schema
 from vidlabel.transforms.decode import codec_name
 from vidlabel.transforms.rows import to_timestamp
+from vidlabel.transforms.storage import read_json_lines
 from vidlabel.transforms.types import VideoFile
 
 VERSION_COLUMNS = ["video_uri", "status", "file_size", "file_modified"]
+REPLACED_URIS = "replaced-uris.jsonl"  # in the run's folder: the published files this run labels again
 
 
 class Published(NamedTuple):
@@ -40,8 +42,8 @@ def published(row: dict) -> Published:
 
 
 def needs_labelling(file: VideoFile, before: Published | None, retry_errors: bool) -> bool:
-    """New, changed, or an error to retry. A file whose size is unknown (a remote manifest entry not looked up at
-    launch, a vanished file) counts as changed."""
+    """New, changed, or an error to retry. A file whose size is unknown (it vanished before it was listed) counts
+    as changed."""
     if before is None or file.size is None or (retry_errors and before.failed):
         return True
     return (file.size, to_timestamp(file.modified_s)) != (before.size, before.modified)
@@ -49,6 +51,11 @@ def needs_labelling(file: VideoFile, before: Published | None, retry_errors: boo
 
 def to_label(files: Iterable[VideoFile], before: dict[str, Published], retry_errors: bool) -> list[VideoFile]:
     return [f for f in files if needs_labelling(f, before.get(f.uri), retry_errors)]
+
+
+def replaced(to_label: Iterable[VideoFile], before: dict[str, Published]) -> list[str]:
+    """The URIs whose published rows give way to this run's: the files to label that the result already holds."""
+    return [f.uri for f in to_label if f.uri in before]
 
 
 def upgraded(row: dict, table: str) -> dict:
@@ -61,30 +68,36 @@ def upgraded(row: dict, table: str) -> dict:
 
 
 class KeepUnchanged(beam.PTransform):
-    """PCollection[VideoFile] to label -> {table: PCollection of the published rows kept}: every published row,
-    upgraded to this version's schema, except those of the files this run labels.
+    """PBegin -> {table: PCollection of the published rows kept}: every published row, upgraded to this version's
+    schema, except those of the files this run labels again (`replaced_uris`: the launcher's JSON-lines list of
+    their URIs, `write_json_lines`; new files have no published rows, so they are not in it and the side input
+    stays as small as the set of changed and retried files).
 
     `tables`: the tables the published result holds (an older version's result may lack some)."""
 
-    def __init__(self, published_folder: str, tables: Iterable[str]):
+    def __init__(self, published_folder: str, tables: Iterable[str], replaced_uris: str):
         super().__init__()
         self._published = published_folder.rstrip("/")
         self._tables = tuple(tables)
+        self._replaced_uris = replaced_uris
 
-    def expand(self, files):
-        pipeline = files.pipeline
-        relabelled = beam.pvalue.AsDict(files | "KeyRelabelledByUri" >> beam.Map(lambda f: (f.uri, True)))
+    def expand(self, pbegin):
+        replaced = beam.pvalue.AsDict(
+            pbegin
+            | "ReadReplacedUris" >> read_json_lines(self._replaced_uris)
+            | "KeyReplacedByUri" >> beam.Map(lambda uri: (uri, True))
+        )
         kept = {}
         for name in schema.TABLES:
             title = name.capitalize()
             if name not in self._tables:
-                kept[name] = pipeline | f"No{title}Published" >> beam.Create([])
+                kept[name] = pbegin | f"No{title}Published" >> beam.Create([])
                 continue
             kept[name] = (
-                pipeline
+                pbegin
                 | f"ReadPublished{title}"
                 >> beam.io.ReadFromParquet(f"{self._published}/{name}-*.parquet", validate=False)
-                | f"Keep{title}OfUnchanged" >> beam.Filter(lambda row, gone: row["video_uri"] not in gone, relabelled)
+                | f"Keep{title}OfUnchanged" >> beam.Filter(lambda row, gone: row["video_uri"] not in gone, replaced)
                 | f"Upgrade{title}Rows" >> beam.Map(upgraded, name)
             )
         return kept

@@ -14,7 +14,6 @@ back (`ReadJobFiles`), so building the graph does no remote I/O and the progress
 from __future__ import annotations
 
 import concurrent.futures
-import json
 import os
 import posixpath
 from collections.abc import Iterable
@@ -25,27 +24,19 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from vidlabel.transforms.errors import UsageError
-from vidlabel.transforms.storage import escape_glob, has_scheme, is_glob, storage_problem, to_local_path, to_uri
+from vidlabel.transforms.storage import (
+    escape_glob,
+    has_scheme,
+    is_glob,
+    read_json_lines,
+    storage_problem,
+    to_local_path,
+    to_uri,
+    write_json_lines,
+)
 from vidlabel.transforms.types import VideoFile
 
-DEFAULT_EXTENSIONS = (
-    "mp4",
-    "m4v",
-    "mov",
-    "mkv",
-    "webm",
-    "avi",
-    "gif",
-    "mpg",
-    "mpeg",
-    "ts",
-    "mts",
-    "m2ts",
-    "flv",
-    "wmv",
-    "3gp",
-    "ogv",
-)
+DEFAULT_EXTENSIONS = tuple("mp4 m4v mov mkv webm avi gif mpg mpeg ts mts m2ts flv wmv 3gp ogv".split())
 JOB_FILES = "job-files.jsonl"  # in the run's folder: the files this run labels
 # Remote manifest entries: a folder naming at least this many is listed whole (one request per thousand objects);
 # fewer are looked up one by one, in parallel.
@@ -181,10 +172,8 @@ def _match_or_nothing(pattern: str) -> list:
 
 
 def write_job_files(files: Iterable[VideoFile], path: str) -> None:
-    """The files a job labels, one JSON object a line, for `ReadJobFiles` (local or gs://)."""
-    with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-        for file in files:
-            f.write((json.dumps(file._asdict()) + "\n").encode("utf-8"))
+    """The files a job labels, for `ReadJobFiles` (local or gs://)."""
+    write_json_lines((file._asdict() for file in files), path)
 
 
 class ReadJobFiles(beam.PTransform):
@@ -199,9 +188,7 @@ class ReadJobFiles(beam.PTransform):
     def expand(self, pbegin):
         return (
             pbegin
-            # validate=False: the graph is built without touching storage (a dry run works offline)
-            | "ReadFileList"
-            >> beam.io.ReadFromText(self._path, compression_type=CompressionTypes.UNCOMPRESSED, validate=False)
-            | "ToVideoFiles" >> beam.Map(lambda line: VideoFile(**json.loads(line)))
+            | "ReadFileList" >> read_json_lines(self._path)
+            | "ToVideoFiles" >> beam.Map(lambda fields: VideoFile(**fields))
             | "SpreadOverWorkers" >> beam.Reshuffle()
         )

@@ -1,16 +1,22 @@
 """Paths and URIs, for every layer: local files and `gs://` alike, through Beam's FileSystems.
 
 A video is known in every table by its URI (`to_uri`); `to_local_path` turns it back into a path when it is a
-local file. Writers that must never leave half a folder behind go through `atomic_folder`.
+local file. Writers that must never leave half a folder behind go through `atomic_folder`; lists a launcher
+hands to workers are JSON lines (`write_json_lines`, `read_json_lines`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+
+import apache_beam as beam
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
 
 _GLOB_CHARS = set("*?[")
 _FILE_URL = "file://"
@@ -60,6 +66,22 @@ def storage_problem(exc: BaseException) -> str:
         causes = [e for e in causes[0].exception_details.values() if e is not None]
     cause = causes[0] if causes else exc
     return f"{type(cause).__name__}: {cause}"
+
+
+def write_json_lines(values: Iterable, path: str) -> None:
+    """One JSON value a line (local or gs://): lists that launchers hand to workers, whatever characters the URIs
+    in them hold (a newline in a file name stays inside its line)."""
+    with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        for value in values:
+            f.write((json.dumps(value) + "\n").encode("utf-8"))
+
+
+def read_json_lines(path: str) -> beam.PTransform:
+    """PBegin -> PCollection of the values `write_json_lines` wrote. validate=False: building the graph does not
+    touch storage (a dry run works offline)."""
+    return beam.io.ReadFromText(path, compression_type=CompressionTypes.UNCOMPRESSED, validate=False) | beam.Map(
+        json.loads
+    )
 
 
 def check_new_folder(flag: str, out: str) -> None:

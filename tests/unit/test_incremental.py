@@ -1,6 +1,5 @@
 """--incremental: which files are labelled again, and the published rows kept, upgraded to this schema."""
 
-import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -10,6 +9,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from vidlabel.transforms import incremental, schema
 from vidlabel.transforms.incremental import Published
 from vidlabel.transforms.rows import to_timestamp
+from vidlabel.transforms.storage import write_json_lines
 from vidlabel.transforms.types import VideoFile
 
 MODIFIED = 1_700_000_000.123456
@@ -58,6 +58,11 @@ def test_upgraded_rows_have_this_schema_nulls_for_new_columns_and_codec_names():
     assert incremental.upgraded(error, "errors") == error
 
 
+def test_only_files_the_result_holds_replace_published_rows():
+    to_label = [VideoFile(f"/v/{n}.mp4", 10, MODIFIED) for n in "abc"]
+    assert incremental.replaced(to_label, {"/v/b.mp4": SAME, "/v/z.mp4": SAME}) == ["/v/b.mp4"]
+
+
 def test_keep_unchanged_keeps_every_published_row_but_those_of_files_relabelled(tmp_path):
     """A result written by vidlabel 0.2 (old videos columns, no errors table): on a real runner the rows of
     /v/b.mp4 go, the others come back in this version's schema, and the missing table is empty."""
@@ -70,10 +75,12 @@ def test_keep_unchanged_keeps_every_published_row_but_those_of_files_relabelled(
     table = pa.Table.from_pylist(predictions, schema=schema.PREDICTIONS)
     pq.write_table(table.slice(0, 2), tmp_path / "predictions-00000-of-00002.parquet")
     pq.write_table(table.slice(2), tmp_path / "predictions-00001-of-00002.parquet")
+    replaced = tmp_path / "run" / incremental.REPLACED_URIS  # as the launcher writes it in the run's folder
+    replaced.parent.mkdir()
+    write_json_lines(["/v/b.mp4"], str(replaced))
 
     with TestPipeline(options=PipelineOptions(runner="FnApiRunner")) as p:
-        relabelled = p | beam.Create([VideoFile("/v/b.mp4", 10, MODIFIED)])
-        kept = relabelled | incremental.KeepUnchanged(str(tmp_path) + "/", ("videos", "predictions"))
+        kept = p | incremental.KeepUnchanged(str(tmp_path) + "/", ("videos", "predictions"), str(replaced))
         upgraded_a = {name: {**videos[0], "codec": "av1"}.get(name) for name in schema.VIDEOS.names}
         assert_that(kept["videos"], equal_to([upgraded_a]), label="Videos")
         assert_that(kept["predictions"], equal_to([predictions[0]]), label="Predictions")

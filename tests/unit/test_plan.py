@@ -73,9 +73,13 @@ def test_plan_incremental_labels_only_new_or_changed_files_of_a_published_result
     kept = plan.plan_incremental(listed, str(tmp_path), record, LABELLING, False, "out")
     assert kept.keep_from == str(tmp_path) and kept.kept_tables == ("videos",)
     assert [f.uri for f in kept.to_label] == ["/v/new.mp4", "/v/changed.mp4"]
+    assert kept.replaced == ["/v/changed.mp4"]  # the new file has no published rows to give way
     retried = plan.plan_incremental(listed, str(tmp_path), record, LABELLING, True, "out")
     assert [f.uri for f in retried.to_label] == ["/v/failed.mp4", "/v/new.mp4", "/v/changed.mp4"]
+    assert retried.replaced == ["/v/failed.mp4", "/v/changed.mp4"]
     assert plan.plan_incremental(None, str(tmp_path), record, LABELLING, False, "out").to_label is None  # dry run
-    assert plan.plan_incremental(listed, None, {}, LABELLING, False, "out") == plan.IncrementalPlan(None, (), listed)
+    assert plan.plan_incremental(listed, None, {}, LABELLING, False, "out") == plan.IncrementalPlan(
+        None, (), listed, []
+    )
     with pytest.raises(UsageError, match="top_k differ"):
         plan.plan_incremental(listed, str(tmp_path), record, {**LABELLING, "top_k": 3}, False, "out")
