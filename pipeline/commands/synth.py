@@ -9,6 +9,14 @@ differ only by the object's colour (`red`, `blue`, random motion) and catch swap
 Everything else is random per video: shape, colours, size, background (flat or gradient), noise, frame rate,
 resolution and length, so that a model can only learn the class. Videos are encoded with libx264 through PyAV as
 `OUT/<class>/<class>-NNNN.mp4`, the folder layout `vidlabel finetune --data OUT` reads.
+
+A video of one class cannot show that vidlabel finds *where* an action changes, so `--sequences N` also renders N
+videos that concatenate several actions (`OUT/sequence-NNNN.mp4`, 3-5 actions of 2-6 s by default, no two
+consecutive actions of the same class). Each action is a new scene in the video's one size and frame rate (a hard
+cut: new background, shape, colours and noise), so a shot boundary falls where the action changes too. Their truth is
+`OUT/sequences.csv`, one row per action in time order: `video,action_index,label,start_s,end_s`, `video` being the
+file's name in OUT and the seconds those of its first frame and of the frame after its last, so the ranges tile the
+video. They sit directly in OUT, where `vidlabel finetune --data OUT` looks for no class and reads none of them.
 """
 
 from __future__ import annotations
@@ -16,6 +24,8 @@ from __future__ import annotations
 import argparse
 import colorsys
 import concurrent.futures
+import csv
+import itertools
 import multiprocessing
 import os
 from collections.abc import Callable
@@ -54,6 +64,10 @@ SIZES = ((160, 120), (192, 144), (224, 168), (256, 192), (320, 240), (240, 320),
 FRAME_RATES = (12, 15, 24, 25, 30)
 SHAPES = ("square", "triangle", "bar", "arrow", "disc")
 
+# --sequences: the truth file written beside the sequence videos, and its columns.
+SEQUENCES_CSV = "sequences.csv"
+SEQUENCE_COLUMNS = ("video", "action_index", "label", "start_s", "end_s")
+
 
 class Scene(NamedTuple):
     """Everything random about one video; `pose(t)` gives the object's centre (x, y in pixels), scale and angle."""
@@ -73,7 +87,11 @@ class Scene(NamedTuple):
 def random_scene(label: str, rng: np.random.Generator, seconds: tuple[float, float]) -> Scene:
     width, height = SIZES[rng.integers(len(SIZES))]
     fps = int(FRAME_RATES[rng.integers(len(FRAME_RATES))])
-    duration = rng.uniform(*seconds)
+    return scene_in_format(label, rng, width, height, fps, rng.uniform(*seconds))
+
+
+def scene_in_format(label: str, rng: np.random.Generator, width: int, height: int, fps: int, duration: float) -> Scene:
+    """Everything random about a scene but its size, rate and length, which a sequence video shares between scenes."""
     short = min(width, height)
     motion = label if label in MOTION_CLASSES else MOTION_CLASSES[rng.integers(len(MOTION_CLASSES))]
     shape = SHAPES[rng.integers(len(SHAPES) - 1)] if motion.startswith("rotate") else SHAPES[rng.integers(len(SHAPES))]
@@ -203,16 +221,84 @@ def render_dataset(out: str, classes, videos_per_class: int, seed: int, seconds=
     The same seed gives the same files, whatever the number of cores."""
     for label in classes:
         os.makedirs(os.path.join(out, label), exist_ok=True)
-    jobs = [(label, c, i) for c, label in enumerate(classes) for i in range(videos_per_class)]
-    written = []
+    seconds = tuple(seconds)
+    jobs = [(out, label, c, i, seed, seconds) for c, label in enumerate(classes) for i in range(videos_per_class)]
+    paths = in_parallel(render_video, jobs, progress)
+    return [(path, job[1]) for path, job in zip(paths, jobs)]
+
+
+class Action(NamedTuple):
+    """One action of a sequence video: its class, and the seconds of its first frame and of the frame after its last."""
+
+    label: str
+    start_s: float
+    end_s: float
+
+
+def render_sequence(
+    out: str, classes, index: int, seed: int, actions: tuple[int, int], seconds: tuple[float, float]
+) -> tuple[str, list[Action]]:
+    """Renders OUT/sequence-NNNN.mp4: `actions` (min, max) actions of `seconds` (min, max) each, rounded to whole
+    frames, one new scene per action, no two consecutive actions of the same class; its randomness depends only on
+    (seed, index) and the classes. Returns the path and the actions in time order."""
+    rng = np.random.default_rng([seed, index])
+    width, height = SIZES[rng.integers(len(SIZES))]
+    fps = int(FRAME_RATES[rng.integers(len(FRAME_RATES))])
+    labels: list[str] = []
+    for _ in range(rng.integers(actions[0], actions[1] + 1)):
+        choices = [c for c in classes if not labels or c != labels[-1]]
+        labels.append(choices[rng.integers(len(choices))])
+    scenes, timeline, start = [], [], 0
+    for label in labels:
+        frames = max(2, round(rng.uniform(*seconds) * fps))
+        scenes.append(scene_in_format(label, rng, width, height, fps, frames / fps))
+        timeline.append(Action(label, start / fps, (start + frames) / fps))
+        start += frames
+    path = os.path.join(out, f"sequence-{index:04d}.mp4")
+    write_video(path, itertools.chain.from_iterable(render_frames(s, rng) for s in scenes), fps, width, height)
+    return path, timeline
+
+
+def render_sequences(out: str, classes, count: int, seed: int, actions, seconds, progress=None) -> list:
+    """Renders `count` sequence videos into OUT on every core and writes their truth, OUT/sequences.csv (renamed
+    into place once whole); returns [(path, [Action])]."""
+    os.makedirs(out, exist_ok=True)
+    jobs = [(out, tuple(classes), i, seed, tuple(actions), tuple(seconds)) for i in range(count)]
+    written = in_parallel(render_sequence, jobs, progress)
+    partial = os.path.join(out, SEQUENCES_CSV + ".partial")
+    with open(partial, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(SEQUENCE_COLUMNS)
+        for path, timeline in written:
+            for i, action in enumerate(timeline):
+                writer.writerow([os.path.basename(path), i, action.label, action.start_s, action.end_s])
+    os.replace(partial, os.path.join(out, SEQUENCES_CSV))
+    return written
+
+
+def in_parallel(function, jobs: list[tuple], progress=None) -> list:
+    """`function(*job)` for every job on every core, results in the jobs' order."""
     context = multiprocessing.get_context("spawn")  # no fork of a process that may hold TensorFlow threads
     with concurrent.futures.ProcessPoolExecutor(os.cpu_count() or 1, mp_context=context) as pool:
-        futures = [pool.submit(render_video, out, label, c, i, seed, tuple(seconds)) for label, c, i in jobs]
-        for (label, _, _), future in zip(jobs, futures):
-            written.append((future.result(), label))
+        futures = [pool.submit(function, *job) for job in jobs]
+        results = []
+        for future in futures:
+            results.append(future.result())
             if progress:
                 progress.update(1)
-    return written
+    return results
+
+
+def span(flag: str, text: str, kind: type) -> tuple:
+    """A `MIN-MAX` flag value (or one number, MIN = MAX) as (min, max) of `kind`."""
+    try:
+        low, _, high = text.partition("-")
+        low, high = kind(low), kind(high or low)
+    except ValueError:
+        raise UsageError(f"{flag}: expected MIN-MAX, got {text!r}") from None
+    if not 0 < low <= high:
+        raise UsageError(f"{flag}: expected 0 < MIN <= MAX, got {text!r}")
+    return low, high
 
 
 def parser() -> argparse.ArgumentParser:
@@ -226,10 +312,22 @@ def parser() -> argparse.ArgumentParser:
         default=",".join(MOTION_CLASSES),
         help=f"Comma-separated classes from: {', '.join(CLASSES)} (default: the {len(MOTION_CLASSES)} motion classes).",
     )
-    p.add_argument("--videos_per_class", type=int, default=80)
+    p.add_argument("--videos_per_class", type=int, default=80, help="In OUT/<class>/; 0 (none) with --sequences.")
     p.add_argument("--min_seconds", type=float, default=1.2)
     p.add_argument("--max_seconds", type=float, default=2.0)
     p.add_argument("--seed", type=int, default=0, help="Same seed, same videos.")
+    p.add_argument(
+        "--sequences",
+        type=int,
+        default=0,
+        help="Also render this many videos that concatenate actions of the classes, OUT/sequence-NNNN.mp4, one new "
+        "scene per action (a hard cut), no two consecutive actions alike; their truth (video, action_index, label, "
+        f"start_s, end_s) is OUT/{SEQUENCES_CSV}. `vidlabel finetune --data OUT` does not read them.",
+    )
+    p.add_argument("--actions_per_video", default="3-5", help="MIN-MAX actions per --sequences video (default 3-5).")
+    p.add_argument(
+        "--action_seconds", default="2-6", help="MIN-MAX seconds of each action of a --sequences video (default 2-6)."
+    )
     return p
 
 
@@ -241,11 +339,24 @@ def main(argv: list[str]) -> int:
     unknown = sorted(set(classes) - set(CLASSES))
     if unknown or not classes:
         raise UsageError(f"--classes: unknown {', '.join(unknown) or '(none given)'}; choose from {', '.join(CLASSES)}")
-    if args.videos_per_class < 1 or not 0 < args.min_seconds <= args.max_seconds:
-        raise UsageError("--videos_per_class must be >= 1 and 0 < --min_seconds <= --max_seconds")
-    with tqdm(total=len(classes) * args.videos_per_class, desc="rendering", unit="video") as bar:
-        written = render_dataset(
-            args.out, classes, args.videos_per_class, args.seed, (args.min_seconds, args.max_seconds), bar
+    if args.videos_per_class < (0 if args.sequences > 0 else 1) or not 0 < args.min_seconds <= args.max_seconds:
+        raise UsageError(
+            "--videos_per_class must be >= 1 (>= 0 with --sequences) and 0 < --min_seconds <= --max_seconds"
         )
-    print(f"wrote {len(written)} videos of {len(classes)} classes to {args.out}")
+    actions = span("--actions_per_video", args.actions_per_video, int)
+    seconds = span("--action_seconds", args.action_seconds, float)
+    if args.sequences < 0 or (args.sequences and len(set(classes)) < 2):
+        raise UsageError("--sequences must be >= 0, and needs at least two --classes")
+    written = []
+    with tqdm(total=len(classes) * args.videos_per_class + args.sequences, desc="rendering", unit="video") as bar:
+        if args.videos_per_class:
+            written = render_dataset(
+                args.out, classes, args.videos_per_class, args.seed, (args.min_seconds, args.max_seconds), bar
+            )
+        if args.sequences:
+            render_sequences(args.out, classes, args.sequences, args.seed, actions, seconds, bar)
+    if written:
+        print(f"wrote {len(written)} videos of {len(classes)} classes to {args.out}")
+    if args.sequences:
+        print(f"wrote {args.sequences} sequence videos and their truth, {os.path.join(args.out, SEQUENCES_CSV)}")
     return EXIT_OK
