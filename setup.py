@@ -47,6 +47,8 @@ EXTRAS = {
         "build>=1.2",
         "ruff>=0.17,<0.18",
         "pytest-xdist>=3.5",
+        "sqlglot>=25",  # docs/sql.md: the BigQuery recipes must parse in BigQuery's dialect
+        "google-cloud-videointelligence>=2.11",  # reads `vidlabel export-annotations` files with the official types
     ],
 }
 

@@ -8,6 +8,7 @@ Each classifier loads its model in `__init__` and holds TensorFlow or LiteRT obj
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -79,13 +80,24 @@ class StreamClassifier:
         return self._init_states(self._tf.constant([batch, 1, height, width, channels], dtype=self._tf.int32))
 
     def logits(self, clips: np.ndarray, states: States | None = None) -> tuple[np.ndarray, States]:
+        logits, _, states = self.logits_at(clips, (), states)
+        return logits, states
+
+    def logits_at(
+        self, clips: np.ndarray, frames: Sequence[int], states: States | None = None
+    ) -> tuple[np.ndarray, list[np.ndarray], States]:
+        """The logits after the clips' last frame, the logits after each of `frames` (offsets in the clips: the
+        prediction of a stream model once it has seen that frame), and the states."""
         tf = self._tf
         states = dict(states if states is not None else self.initial_states(clips))
+        wanted, at_frames = set(frames), {}
         for t in range(clips.shape[1]):
             outputs = self._call(**states, **{INPUT_KEY: tf.constant(clips[:, t : t + 1], dtype=tf.float32)})
             logits = outputs.pop(self._output_key)
             states = outputs
-        return logits.numpy(), states
+            if t in wanted:
+                at_frames[t] = logits.numpy()
+        return logits.numpy(), [at_frames[t] for t in frames], states
 
 
 class TfliteClassifier:
@@ -123,14 +135,24 @@ class TfliteClassifier:
         return dict(self._local.zero_states)
 
     def logits(self, clips: np.ndarray, states: States | None = None) -> tuple[np.ndarray, States]:
+        logits, _, states = self.logits_at(clips, (), states)
+        return logits, states
+
+    def logits_at(
+        self, clips: np.ndarray, frames: Sequence[int], states: States | None = None
+    ) -> tuple[np.ndarray, list[np.ndarray], States]:
+        """As `StreamClassifier.logits_at`."""
         runner = self._runner()
         states = dict(states if states is not None else self._local.zero_states)
-        frames = np.ascontiguousarray(clips, dtype=np.float32)
-        for t in range(frames.shape[1]):
-            outputs = runner(**states, **{INPUT_KEY: frames[:, t : t + 1]})
+        inputs = np.ascontiguousarray(clips, dtype=np.float32)
+        wanted, at_frames = set(frames), {}
+        for t in range(inputs.shape[1]):
+            outputs = runner(**states, **{INPUT_KEY: inputs[:, t : t + 1]})
             logits = outputs.pop(self._output_key)
             states = outputs
-        return logits, states
+            if t in wanted:
+                at_frames[t] = np.array(logits)
+        return logits, [at_frames[t] for t in frames], states
 
 
 CLASSIFIERS = {"base": BaseClassifier, "stream": StreamClassifier, "tflite": TfliteClassifier}

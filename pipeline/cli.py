@@ -50,9 +50,13 @@ COMMANDS = {
     "demo": Command(
         "vidlabel.pipeline.commands.demo", "offline demo: synth -> finetune -> run on held-out videos -> DuckDB query"
     ),
+    "export-annotations": Command(
+        "vidlabel.pipeline.commands.export_annotations",
+        "write a result's labels and shots as Video Intelligence API JSON, one file per video",
+    ),
 }
 USAGE = "usage: vidlabel COMMAND [flags]   (vidlabel COMMAND --help)\n\ncommands:\n" + "".join(
-    f"  {name:<14} {command.summary}\n" for name, command in COMMANDS.items()
+    f"  {name:<{max(map(len, COMMANDS))}} {command.summary}\n" for name, command in COMMANDS.items()
 )
 
 
@@ -175,14 +179,18 @@ def label(
             )
         else:
             pipeline.run().wait_until_finish()
-    record = run_record(plan, options, started, publish.read_table(plan.outputs.staging, "videos"))
+    staging = plan.outputs.staging
+    shots = publish.read_table(staging, "shots", columns=["video_uri"])
+    shot_uris = set(shots.column("video_uri").unique().to_pylist()) if shots is not None else set()
+    record = run_record(plan, options, started, publish.read_table(staging, "videos"), shot_uris)
     return publish.publish(plan.outputs, record, console.snapshot())
 
 
-def run_record(plan: JobPlan, options: PipelineOptions, started, videos) -> dict:
-    """What `run.json` says about a run: enough to trace any output back to how it was made."""
+def run_record(plan: JobPlan, options: PipelineOptions, started, videos, shot_uris: set[str]) -> dict:
+    """What `run.json` says about a run: enough to trace any output back to how it was made. `shot_uris`: the
+    videos the result's shots table holds (every video decoded by vidlabel 0.5 or later has a shot)."""
     finished = datetime.datetime.now(datetime.timezone.utc)
-    columns = ["status", "run_id", "num_clips", "num_frames", "duration_s", *schema.VIDEO_COLUMNS_ADDED]
+    columns = ["video_uri", "status", "run_id", "num_clips", "num_frames", "duration_s", *schema.VIDEO_COLUMNS_ADDED]
     rows = videos.select(columns).to_pylist() if videos is not None else []
     mine = [r for r in rows if r["run_id"] == plan.run_id]
     kept = [r for r in rows if r["run_id"] != plan.run_id]
@@ -211,9 +219,11 @@ def run_record(plan: JobPlan, options: PipelineOptions, started, videos) -> dict
             "ok": sum(r["status"] == "ok" for r in mine),
             "error": sum(r["status"] != "ok" for r in mine),
             "kept": len(kept),
-            # kept rows written by an older vidlabel: the outputs it did not write are null in them
+            # kept videos labelled by an older vidlabel: the outputs it did not write are null or missing for them
             "kept_without_new_outputs": sum(
-                r["status"] == "ok" and all(r[c] is None for c in schema.VIDEO_COLUMNS_ADDED) for r in kept
+                r["status"] == "ok"
+                and (all(r[c] is None for c in schema.VIDEO_COLUMNS_ADDED) or r["video_uri"] not in shot_uris)
+                for r in kept
             ),
             "clips": sum(r["num_clips"] or 0 for r in mine),
             "frames": sum(r["num_frames"] or 0 for r in mine),
@@ -239,9 +249,9 @@ def print_summary(plan: JobPlan, record: dict, out) -> None:
     ]
     if counts["kept_without_new_outputs"]:
         lines.append(
-            f"  {counts['kept_without_new_outputs']} kept video(s) were labelled by an older vidlabel: the columns it "
-            f"did not write ({', '.join(schema.VIDEO_COLUMNS_ADDED)}) are empty for them; --overwrite labels "
-            "everything anew"
+            f"  {counts['kept_without_new_outputs']} kept video(s) were labelled by an older vidlabel: what it did "
+            "not write is empty for them (the shots and segments tables since 0.5; the columns "
+            f"{', '.join(schema.VIDEO_COLUMNS_ADDED)} since 0.3); --overwrite labels everything anew"
         )
     if counts["error"]:
         videos = publish.read_table(plan.output, "videos").to_pylist()
@@ -252,7 +262,7 @@ def print_summary(plan: JobPlan, record: dict, out) -> None:
             lines.append(f"  ... and {len(failed) - 10} more (see errors-*.parquet)")
     log = f", log: {plan.output}/{publish.RUN_LOG}" if record.get("log") else ""
     lines.append(
-        f"  tables: {plan.output}/{{predictions,videos,errors}}-*.parquet  (run record: {plan.output}/run.json{log})"
+        f"  tables: {plan.output}/{{{','.join(schema.TABLES)}}}-*.parquet  (run record: {plan.output}/run.json{log})"
     )
     print("\n".join(lines), file=out)
 

@@ -1,7 +1,8 @@
 """The pipeline graph: one video's path from listing to Parquet, as named composite transforms.
 
     ReadJobFiles -> DecodeClips -> RunInference(MoViNet) -> rows -> WriteToParquet (staging)
-         |             `-> one VideoInfo or VideoError per file -> videos / errors tables
+         |             |                   `-> predictions, frame_labels; per video: segments; per shot: top k
+         |             `-> one VideoInfo (with its shots) or VideoError per file -> videos / shots / errors tables
          `-> (--incremental) KeepUnchanged: published rows of the files not labelled, written beside the new ones
 
 The launcher listed the files once and wrote those to label as the job's file list (`listing.py`).
@@ -10,8 +11,9 @@ The tables go to the run's staging folder; the launcher publishes them once the 
 (`publish.py`).
 
 Decoding, scoring and writing prediction rows fuse into one stage, so clips stream through it one batch at a time
-and are never gathered across an archive. Per video only small records cross a shuffle to be joined into the
-videos table: its facts, and a partial sum of its clip probabilities that becomes its top k (`rows.VideoTopK`).
+and are never gathered across an archive. Per video and per shot only small records cross a shuffle: a video's
+facts, a partial sum of its (or its shot's) clip probabilities that becomes its top k (`rows.WeightedTopK`), and
+the few labels per clip at or above --min_score that become its label segments (`rows.LabelSegments`).
 """
 
 from __future__ import annotations
@@ -34,8 +36,7 @@ def _only(values):
 
 
 class LabelVideos(beam.PTransform):
-    """PCollection[VideoFile] -> {"predictions", "videos", "errors"}: PCollections of rows for the tables in
-    `schema.py`."""
+    """PCollection[VideoFile] -> {table name: PCollection of its rows}, for every table in `schema.py`."""
 
     def __init__(self, plan: JobPlan, progress_path: str | None = None):
         super().__init__()
@@ -45,7 +46,12 @@ class LabelVideos(beam.PTransform):
     def expand(self, files):
         plan = self._plan
         ctx = rows.RowContext(
-            labels=plan.labels, top_k=plan.top_k, model=plan.model_name, run_id=plan.run_id, all_scores=plan.all_scores
+            labels=plan.labels,
+            top_k=plan.top_k,
+            model=plan.model_name,
+            run_id=plan.run_id,
+            all_scores=plan.all_scores,
+            min_score=plan.min_score,
         )
         handler = MovinetHandler(
             plan.model_uri,
@@ -53,21 +59,28 @@ class LabelVideos(beam.PTransform):
             max_batch_size=plan.batch_size,
             model_name=plan.model_name,
             carry_states=plan.carry_states,
+            frame_labels=plan.frame_labels,
         )
 
         decoded = files | "DecodeClips" >> beam.ParDo(DecodeClips(plan.clip_spec, plan.decode_limits)).with_outputs(
             VIDEO_INFO, VIDEO_ERROR, main="clips"
         )
-        scored = decoded.clips | "ScoreClips" >> RunInference(handler)  # PredictionResult(example=ClipKey, ...)
+        # PredictionResult(example=ClipKey, inference=ClipScores)
+        scored = decoded.clips | "ScoreClips" >> RunInference(handler)
 
         predictions = scored | "ToPredictionRows" >> beam.Map(
-            lambda r: rows.prediction_row(r.example, r.inference, ctx)
+            lambda r: rows.prediction_row(r.example, r.inference.probabilities, ctx)
+        )
+        frame_labels = scored | "ToFrameLabelRows" >> beam.FlatMap(
+            lambda r: rows.frame_label_rows(r.example, r.inference, ctx)
         )
         video_top_k = (
             scored
             | "WeighByClipDuration"
-            >> beam.Map(lambda r: (r.example.video_uri, (r.example.end_s - r.example.start_s, r.inference)))
-            | "TopKOfClipAverage" >> beam.CombinePerKey(rows.VideoTopK(ctx.labels, ctx.top_k))
+            >> beam.Map(
+                lambda r: (r.example.video_uri, (r.example.end_s - r.example.start_s, r.inference.probabilities))
+            )
+            | "TopKOfClipAverage" >> beam.CombinePerKey(rows.WeightedTopK(ctx.labels, ctx.top_k))
         )
         videos = (
             {
@@ -84,15 +97,56 @@ class LabelVideos(beam.PTransform):
                 )
             )
         )
+        shot_top_k = (
+            scored
+            | "WeighBySecondsOfShot"
+            >> beam.FlatMap(
+                lambda r: (
+                    ((r.example.video_uri, shot), (seconds, r.inference.probabilities))
+                    for shot, seconds in r.example.shot_seconds
+                )
+            )
+            | "TopKOfShot" >> beam.CombinePerKey(rows.WeightedTopK(ctx.labels, ctx.top_k))
+        )
+        shots = (
+            {
+                "shot": decoded[VIDEO_INFO]
+                | "KeyShotsByUriAndIndex"
+                >> beam.FlatMap(lambda info: (((info.video_uri, s.shot_index), s) for s in info.shots)),
+                "top_k": shot_top_k,
+            }
+            | "JoinPerShot" >> beam.CoGroupByKey()
+            | "ToShotRows"
+            >> beam.FlatMapTuple(
+                lambda key, g: [rows.shot_row(key[0], shot, _only(g["top_k"]), ctx) for shot in g["shot"]]
+            )
+        )
+        segments = (
+            scored
+            | "ClipTimesAndScores"
+            >> beam.Map(
+                lambda r: (r.example.video_uri, (r.example.start_s, r.example.end_s, r.inference.probabilities))
+            )
+            | "LabelSegmentsPerVideo" >> beam.CombinePerKey(rows.LabelSegments(ctx.min_score))
+            | "ToSegmentRows" >> beam.FlatMapTuple(lambda uri, found: [rows.segment_row(uri, s, ctx) for s in found])
+        )
         errors = decoded[VIDEO_ERROR] | "ToErrorRows" >> beam.Map(rows.error_row, ctx)
         # One step per output rather than a Flatten, which the local runner may materialise instead of fusing.
         _ = decoded[VIDEO_INFO] | "ReportVideosDone" >> beam.ParDo(ReportProgress(self._progress_path))
         _ = decoded[VIDEO_ERROR] | "ReportVideosFailed" >> beam.ParDo(ReportProgress(self._progress_path))
-        return {"predictions": predictions, "videos": videos, "errors": errors}
+        return {
+            "predictions": predictions,
+            "videos": videos,
+            "errors": errors,
+            "shots": shots,
+            "segments": segments,
+            "frame_labels": frame_labels,
+        }
 
 
 class WriteTables(beam.PTransform):
-    """{"predictions", "videos", "errors"} rows -> OUTPUT/{name}-SSSSS-of-NNNNN.parquet, one schema per table."""
+    """{table name: rows} -> OUTPUT/{name}-SSSSS-of-NNNNN.parquet, one schema per table (an empty table is still
+    written: readers never meet a missing one)."""
 
     def __init__(self, output: str):
         super().__init__()

@@ -12,7 +12,9 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from vidlabel.transforms.errors import UsageError
 from vidlabel.transforms.listing import DEFAULT_EXTENSIONS
-from vidlabel.transforms.types import RESIZE_MODES, DecodeLimits
+from vidlabel.transforms.types import RESIZE_MODES, WINDOW_MODES, DecodeLimits
+
+DEFAULT_MIN_SCORE = 0.3
 
 # The local default: Beam 2.77's DirectRunner first tries to download the Prism runner binary (minutes offline).
 # FnApiRunner runs in this process with no download; multi_processing with one SDK worker per core (0 = all
@@ -111,6 +113,28 @@ class VidlabelOptions(PipelineOptions):
             "reported at each clip's last frame). Default: %(default)s.",
         )
         parser.add_argument(
+            "--windows",
+            choices=WINDOW_MODES,
+            default="fixed",
+            help="fixed: clips of --clip_seconds one after another, across cuts; shots: a clip also ends where its "
+            "shot ends, so no clip shows two shots (a shot shorter than 1 s joins the next one's first clip). "
+            "Default: %(default)s.",
+        )
+        parser.add_argument(
+            "--min_score",
+            type=float,
+            default=DEFAULT_MIN_SCORE,
+            help="The segments table: a label's segment is a run of clips where it scores at least this. Default: "
+            "%(default)s (Video Intelligence's default).",
+        )
+        parser.add_argument(
+            "--frame_labels",
+            action="store_true",
+            default=False,
+            help="Stream and TFLite models: also write the top k once a second (the frame_labels table), from the "
+            "prediction the model makes at each whole second of the clip (--stream_states says from which frames).",
+        )
+        parser.add_argument(
             "--decode_timeout_seconds",
             type=float,
             default=DecodeLimits().timeout_s,
@@ -170,6 +194,8 @@ class VidlabelOptions(PipelineOptions):
             raise UsageError(f"--max_frame_pixels must be at least 64, not {self.max_frame_pixels}")
         if self.top_k is not None and self.top_k < 1:
             raise UsageError(f"--top_k must be at least 1, not {self.top_k}")
+        if not 0 < self.min_score <= 1:
+            raise UsageError(f"--min_score is a probability in (0, 1], not {self.min_score}")
         if self.batch_size < 1:
             raise UsageError(f"--batch_size must be at least 1, not {self.batch_size}")
         for flag in ("clip_seconds", "stride_seconds", "fps"):

@@ -45,6 +45,8 @@ class JobPlan(NamedTuple):
     decode_limits: DecodeLimits
     top_k: int
     all_scores: bool
+    min_score: float  # the segments table's threshold
+    frame_labels: bool  # stream models: the per-second frame_labels table
     batch_size: int
     run_id: str
     labelling: dict  # everything a row depends on besides the video: model and labels hashes, clip settings
@@ -113,6 +115,7 @@ def plan_job(options: PipelineOptions) -> JobPlan:
         clip_seconds=opts.clip_seconds,
         stride_seconds=opts.stride_seconds,
         resize=opts.resize,
+        windows=opts.windows,
     )
     top_k = plan_top_k(opts.top_k, len(model.labels))
     labelling = labelling_settings(model, spec, top_k, opts)
@@ -150,6 +153,8 @@ def plan_job(options: PipelineOptions) -> JobPlan:
         decode_limits=opts.decode_limits(),
         top_k=top_k,
         all_scores=opts.all_scores,
+        min_score=opts.min_score,
+        frame_labels=opts.frame_labels,
         batch_size=opts.batch_size,
         run_id=run_id,
         labelling=labelling,
@@ -193,6 +198,8 @@ def labelling_settings(model: ModelPlan, spec: ClipSpec, top_k: int, opts: Vidla
         "top_k": top_k,
         "all_scores": opts.all_scores,
         "stream_states": opts.stream_states,
+        "min_score": opts.min_score,
+        "frame_labels": opts.frame_labels,
     }
 
 
@@ -312,6 +319,12 @@ def plan_model(opts: VidlabelOptions, dry_run: bool, notes: list[str]) -> ModelP
             f"--stream_states video needs a stream or TFLite model; {opts.model} is a base model (use "
             "--stream_states clip, or a stream model such as a0-stream)"
         )
+    if opts.frame_labels and signature.kind == "base":
+        raise UsageError(
+            f"--frame_labels needs a stream or TFLite model, which predicts after every frame; {opts.model} is a "
+            "base model, which predicts once per clip (use a stream model such as a0-stream, or a shorter "
+            "--clip_seconds for finer rows in the predictions table)"
+        )
     return ModelPlan(located, signature, labels)
 
 
@@ -335,13 +348,23 @@ def stage_for_workers(local_path: str, temp_location: str, dry_run: bool, notes:
 # Settings that only add outputs (a column filled or left null): kept rows may differ from new ones in these.
 # Every other labelling setting changes the values rows hold, so old and new rows must agree on it.
 OUTPUT_SETTINGS = ("all_scores",)
+# Settings newer than some results, with the value that stands for what an older vidlabel did. ANY_VALUE: the older
+# version wrote none of the output the setting shapes (no segments before 0.5), so any value extends its result.
+ANY_VALUE = object()
+SETTINGS_ADDED = {"windows": "fixed", "min_score": ANY_VALUE, "frame_labels": False}
 
 
 def check_same_labelling(previous_record: dict, labelling: dict, output: str) -> None:
     """--incremental keeps old rows beside new ones, so both must mean the same: same model, labels, clip settings.
-    A result written by an older vidlabel is extended the same way (its rows lack only the newer outputs)."""
+    A result written by an older vidlabel is extended the same way (its rows lack only the newer outputs and
+    tables, `SETTINGS_ADDED`)."""
     before = previous_record.get("labelling", {})
-    changed = sorted(k for k in labelling if k not in OUTPUT_SETTINGS and before.get(k) != labelling[k])
+
+    def differs(setting):
+        old = before.get(setting, SETTINGS_ADDED.get(setting))
+        return setting not in OUTPUT_SETTINGS and old is not ANY_VALUE and old != labelling[setting]
+
+    changed = sorted(filter(differs, labelling))
     if changed:
         raise UsageError(
             f"--incremental: the result in {output} was labelled with other settings ({', '.join(changed)} differ), "
@@ -360,6 +383,7 @@ def clip_spec(
     clip_seconds: float | None = None,
     stride_seconds: float | None = None,
     resize: str = "crop",
+    windows: str = "fixed",
 ) -> ClipSpec:
     """The model's rate, resolution and clip length: flags win, then the model's metadata, then its input shape."""
     fixed_side = input_shape[2] if len(input_shape) == 5 and input_shape[2] == input_shape[3] else None
@@ -385,4 +409,11 @@ def clip_spec(
     else:
         clip_frames = metadata.clip_frames or published_clip_frames(fps)
     stride_frames = clip_frame_count(stride_seconds, fps) if stride_seconds else clip_frames
-    return ClipSpec(fps=fps, resolution=resolution, clip_frames=clip_frames, stride_frames=stride_frames, resize=resize)
+    return ClipSpec(
+        fps=fps,
+        resolution=resolution,
+        clip_frames=clip_frames,
+        stride_frames=stride_frames,
+        resize=resize,
+        windows=windows,
+    )

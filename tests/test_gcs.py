@@ -201,7 +201,9 @@ def test_savedmodel_on_gs_is_staged_fetched_and_scores_like_the_local_copy(gcs, 
     handler = MovinetHandler(uri, signature, max_batch_size=1, model_name="m")  # fetches into the cache, loads
     clip = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
     (result,) = handler.run_inference([(ClipKey("v", 0, 0.0, 4.0, 0, 7), clip)], handler.load_model())
-    assert result.inference.shape == (600,) and result.inference.sum() == pytest.approx(1.0, abs=1e-5)
+    assert result.inference.probabilities.shape == (600,) and result.inference.probabilities.sum() == pytest.approx(
+        1.0, abs=1e-5
+    )
 
 
 def test_a_model_replaced_at_the_same_uri_is_fetched_again(gcs, cache, lite_model):

@@ -144,7 +144,7 @@ def test_handler_contract_and_mixed_shape_batches(small_model):
     keys = [ClipKey("v", i, 0.0, 1.0, 0, 0) for i in range(3)]
     results = list(handler.run_inference(list(zip(keys, clips)), model))
     assert [r.example for r in results] == keys
-    assert [r.inference.shape for r in results] == [(600,)] * 3
+    assert [r.inference.probabilities.shape for r in results] == [(600,)] * 3
     alone = [softmax(model.logits(model_input(clip[None]))[0])[0] for clip in clips]
-    np.testing.assert_allclose([r.inference for r in results], alone, atol=1e-6)
-    assert all(abs(r.inference.sum() - 1) < 1e-5 for r in results)
+    np.testing.assert_allclose([r.inference.probabilities for r in results], alone, atol=1e-6)
+    assert all(abs(r.inference.probabilities.sum() - 1) < 1e-5 for r in results)

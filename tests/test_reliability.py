@@ -39,6 +39,11 @@ def videos_table(out):
     return duckdb.sql(f"select video_uri, run_id, status from '{out}/videos-*.parquet' order by all").fetchall()
 
 
+def all_rows(out, table):
+    """A table's rows, each as its repr (top_k lists make rows unhashable), sorted."""
+    return sorted(map(repr, duckdb.sql(f"select * from '{out}/{table}-*.parquet'").fetchall()))
+
+
 def predictions_per_video(out):
     return dict(duckdb.sql(f"select video_uri, count(*) from '{out}/predictions-*.parquet' group by 1").fetchall())
 
@@ -72,18 +77,25 @@ def big_frame_video(path, side=8192):
 def test_incremental_labels_exactly_the_new_and_changed_files(tmp_path, lite_model):
     folder, out = tmp_path / "archive", tmp_path / "tables"
     copy_videos(TEN, folder)
-    vidlabel("run", *IN_PROCESS, "--input", folder, "--output", out, "--model", lite_model)
+    flags = ("--model", lite_model, "--frame_labels", "--min_score", "0.002")  # a random model's scores are low
+    vidlabel("run", *IN_PROCESS, "--input", folder, "--output", out, *flags)
     first = videos_table(out)
     assert len(first) == 10 and len({r[1] for r in first}) == 1
+    first_tables = {table: all_rows(out, table) for table in ("shots", "segments", "frame_labels")}
+    assert all(first_tables.values())
 
     copy_videos(["countdown_10min_1fps.mkv", "swimming_person.gif"], folder / "new")
-    vidlabel("run", *IN_PROCESS, "--input", folder, "--output", out, "--model", lite_model, "--incremental")
+    vidlabel("run", *IN_PROCESS, "--input", folder, "--output", out, *flags, "--incremental")
     second = videos_table(out)
     new_run = json.loads((out / "run.json").read_text())
     assert len(second) == len({r[0] for r in second}) == 12  # the union, each file once
     labelled = sorted(uri for uri, run_id, _ in second if run_id == new_run["run_id"])
     assert labelled == sorted(str(p) for p in (folder / "new").iterdir())
     assert set(first) <= set(second)  # the kept rows are the published ones, run_id included
+    for table in ("shots", "segments", "frame_labels"):  # every table: kept rows as published, new files' rows added
+        assert set(first_tables[table]) <= set(all_rows(out, table)), table
+    shot_uris = duckdb.sql(f"select distinct video_uri from '{out}/shots-*.parquet'").fetchall()
+    assert {uri for (uri,) in shot_uris} == {uri for uri, _, status in second if status == "ok"}
     assert {k: new_run["counts"][k] for k in ("listed", "labelled", "ok", "error", "kept")} == {
         "listed": 12,
         "labelled": 2,
@@ -95,7 +107,7 @@ def test_incremental_labels_exactly_the_new_and_changed_files(tmp_path, lite_mod
 
     changed = folder / f"03-{TEN[3]}"
     os.utime(changed, (time.time(), time.time() + 5))  # modified (or replaced) since it was labelled
-    vidlabel("run", *IN_PROCESS, "--input", folder, "--output", out, "--model", lite_model, "--incremental")
+    vidlabel("run", *IN_PROCESS, "--input", folder, "--output", out, *flags, "--incremental")
     third = videos_table(out)
     third_run = json.loads((out / "run.json").read_text())["run_id"]
     assert [uri for uri, run_id, _ in third if run_id == third_run] == [str(changed)]
@@ -156,10 +168,13 @@ def test_a_result_written_by_vidlabel_0_2_is_extended_with_incremental(tmp_path,
         codecs = ["libdav1d" if c == "av1" else c for c in table.column("codec").to_pylist()]
         table = table.set_column(table.schema.get_field_index("codec"), "codec", [codecs])
         pq.write_table(table, path)
-    for path in result.glob("errors-*.parquet"):
-        path.unlink()
+    for table in ("errors", "shots", "segments", "frame_labels"):  # as tables later versions add
+        for path in result.glob(f"{table}-*.parquet"):
+            path.unlink()
     record = json.loads((result / "run.json").read_text())
     del record["schema_version"]
+    for setting in ("windows", "min_score", "frame_labels"):  # settings 0.5 added
+        del record["labelling"][setting]
     (result / "run.json").write_text(json.dumps(record))
 
     copy_videos(["swimming_person.gif"], folder / "new")
@@ -174,7 +189,9 @@ def test_a_result_written_by_vidlabel_0_2_is_extended_with_incremental(tmp_path,
     assert by_name["00-swimming_person.gif"][0] == "gif" and None not in by_name["00-swimming_person.gif"]
     assert duckdb.sql(f"select count(*) from '{out}/errors-*.parquet'").fetchall() == [(0,)]  # the table is back
     record = json.loads((out / "run.json").read_text())
-    assert record["schema_version"] == 2 and record["counts"]["kept_without_new_outputs"] == 2
+    assert record["schema_version"] == 3 and record["counts"]["kept_without_new_outputs"] == 2
+    shots = duckdb.sql(f"select distinct video_uri from '{out}/shots-*.parquet'").fetchall()
+    assert [uri.rsplit("/", 1)[-1] for (uri,) in shots] == ["00-swimming_person.gif"]  # kept videos have none
     assert_each_clip_once(out)
 
 

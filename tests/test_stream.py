@@ -61,7 +61,7 @@ def test_stream_frame_by_frame_equals_the_whole_clip_at_once(stream_model):
     for (key, frames), result in zip(clips, results):
         init = loaded.signatures["init_states"](tf.constant([1, *frames.shape], dtype=tf.int32))
         whole = loaded.signatures["call"](**init, image=tf.constant(model_input(frames[None])))["logits"].numpy()
-        np.testing.assert_allclose(result.inference, softmax(whole)[0], atol=1e-4)
+        np.testing.assert_allclose(result.inference.probabilities, softmax(whole)[0], atol=1e-4)
         assert result.example == key
 
 

@@ -5,11 +5,13 @@ Nothing here touches PyAV or Beam, so each rule is tested on its own:
   each tick the frame on screen at that moment (sampling never converts a frame it drops).
 - `target_size` says how big the displayed frame is scaled before the centre crop (Model Garden's eval
   preprocessing) or stretched (the tutorial's plain resize).
-- `ClipWindower` cuts the resampled frames into clips as they arrive, holding at most one clip in memory.
+- `ClipWindower` cuts the resampled frames into clips as they arrive, holding at most one clip in memory; with
+  `--windows shots` it also ends a clip where a shot ends (`cut`).
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Iterator
 from typing import NamedTuple
@@ -76,14 +78,23 @@ def centre_crop(image: np.ndarray, size: int) -> np.ndarray:
 
 
 class Window(NamedTuple):
-    """A clip of resampled frames: ticks [start, end) and the source frames shown at its first and last tick."""
+    """A clip of resampled frames: ticks [start, end), the source frame shown at each tick, and the first tick no
+    earlier clip holds (`new_from`: `start` unless clips overlap)."""
 
     index: int
     start: int
     end: int
-    source_start: int
-    source_end: int
+    sources: tuple[int, ...]  # source frame index per tick
+    new_from: int
     frames: np.ndarray  # [T, H, W, 3]
+
+    @property
+    def source_start(self) -> int:
+        return self.sources[0]
+
+    @property
+    def source_end(self) -> int:
+        return self.sources[-1]
 
 
 class ClipWindower:
@@ -92,6 +103,11 @@ class ClipWindower:
     A full clip is released when the next frame arrives (so its end time is known to lie inside the video) or at
     `finish()`. The last clip may be shorter: it is kept as it is, never padded, since padding changes the model's
     probabilities. A video shorter than one clip gives one short clip. Memory: at most one clip plus one frame.
+
+    `cut()` (`--windows shots`) ends the clip being filled where a shot ends and starts the next clip with the next
+    shot, so no clip shows two shots. A piece shorter than `shortest_frames` is not cut off on its own (a model
+    trained on 10-s clips judges a clip of a few frames badly): it stays with the next shot's first clip, unless an
+    earlier, overlapping clip already holds it.
     """
 
     def __init__(self, clip_frames: int, stride_frames: int):
@@ -105,6 +121,19 @@ class ClipWindower:
         self._covered_until = 0  # ticks before this are in a released or pending clip
         self._pending: Window | None = None
         self._index = 0
+
+    def cut(self, shortest_frames: int) -> Iterator[Window]:
+        """A new shot starts with the next frame pushed: releases the clips that end before it (see the class)."""
+        if self._pending is not None:
+            yield self._pending
+            self._pending = None
+        uncovered = self._ticks - max(self._next_start, self._covered_until)
+        if 0 < uncovered < shortest_frames:
+            return  # too short to score alone: it joins the next shot's first clip
+        if uncovered > 0:
+            yield self._cut(self._next_start, self._ticks)
+        self._buffer.clear()
+        self._next_start = self._covered_until = self._ticks
 
     def push(self, frame: np.ndarray, source_index: int) -> Iterator[Window]:
         if self._pending is not None:
@@ -138,10 +167,21 @@ class ClipWindower:
             index=self._index,
             start=start,
             end=end,
-            source_start=items[0][1],
-            source_end=items[-1][1],
+            sources=tuple(source for _, source, _ in items),
+            new_from=max(start, self._covered_until),
             frames=np.stack([frame for _, _, frame in items]),
         )
         self._index += 1
         self._covered_until = end
         return window
+
+
+def second_marks(start: int, new_from: int, end: int, fps: float) -> tuple[tuple[int, float], ...]:
+    """(offset in the clip, time) of the ticks in [new_from, end) that are the first at or after a whole second."""
+    marks = []
+    second = math.ceil(new_from / fps - 1e-9)
+    while (tick := math.ceil(second * fps - 1e-6)) < end:
+        if tick >= new_from:
+            marks.append((tick - start, tick / fps))
+        second += 1
+    return tuple(marks)

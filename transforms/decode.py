@@ -10,6 +10,8 @@ sampling keeps are converted (colour conversion and scaling in FFmpeg's swscale)
 
 from __future__ import annotations
 
+import bisect
+import collections
 import math
 from collections.abc import Callable, Generator, Iterator
 from typing import NamedTuple, TypeVar
@@ -21,10 +23,10 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from vidlabel.transforms import clips
+from vidlabel.transforms import clips, shots
 from vidlabel.transforms.sandbox import DecoderProcess
 from vidlabel.transforms.storage import to_local_path
-from vidlabel.transforms.types import ClipKey, ClipSpec, DecodeLimits, VideoError, VideoFile, VideoInfo
+from vidlabel.transforms.types import ClipKey, ClipSpec, DecodeLimits, ShotSpan, VideoError, VideoFile, VideoInfo
 
 
 class NoVideoError(Exception):
@@ -168,6 +170,7 @@ def decode_video(
             stream_index=stream.index,
             num_frames=facts.num_frames,
             num_clips=facts.num_clips,
+            shots=facts.shots,
         )
 
     try:
@@ -188,30 +191,58 @@ def check_frame_size(width: int, height: int, limits: DecodeLimits, where: str) 
         )
 
 
+# --windows shots: a shot shorter than this is not scored as a clip of its own (`clips.ClipWindower.cut`).
+SHORTEST_SHOT_CLIP_S = 1.0
+
+
 def video_clips(
     uri: str, container, stream, spec: ClipSpec, limits: DecodeLimits = DecodeLimits()
 ) -> Generator[tuple[ClipKey, np.ndarray], None, DecodeFacts]:
-    """A video's clips as (ClipKey, uint8 [T, H, W, 3]), cut as frames arrive; returns the video's DecodeFacts.
-    Fine-tuning reads its training clips through this same generator, so a model is trained on exactly what
-    `vidlabel run` will feed it."""
+    """A video's clips as (ClipKey, uint8 [T, H, W, 3]), cut as frames arrive; returns the video's DecodeFacts,
+    its shots included. Fine-tuning reads its training clips through this same generator, so a model is trained on
+    exactly what `vidlabel run` will feed it.
+
+    Every decoded frame goes to the shot detector (`shots.py`); a sampled frame waits in `waiting` until the
+    detector has decided whether a cut comes before it (its lookahead), so that each clip knows the shots it shows
+    and, with `--windows shots`, the clip can end where the shot ends. Memory: one clip plus the lookahead's frames.
+    """
     windower = clips.ClipWindower(spec.clip_frames, spec.stride_frames)
+    shortest_shot_frames = min(spec.clip_frames, math.ceil(SHORTEST_SHOT_CLIP_S * spec.fps))
+    boundaries = ShotBoundaries(float(stream.average_rate) if stream.average_rate else None)
     num_clips = 0
 
     def keyed(windows, video_end_s=math.inf):
         nonlocal num_clips
         for w in windows:
+            start_s, end_s = w.start / spec.fps, min(w.end / spec.fps, video_end_s)
+            shot_ticks = collections.Counter(boundaries.shot_of(source) for source in w.sources)
             key = ClipKey(
                 video_uri=uri,
                 clip_index=w.index,
-                start_s=w.start / spec.fps,
-                end_s=min(w.end / spec.fps, video_end_s),
+                start_s=start_s,
+                end_s=end_s,
                 start_frame=w.source_start,
                 end_frame=w.source_end,
+                shot_seconds=tuple((shot, n / len(w.sources) * (end_s - start_s)) for shot, n in shot_ticks.items()),
+                second_marks=clips.second_marks(w.start, w.new_from, w.end, spec.fps),
             )
             num_clips += 1
             yield key, w.frames
 
-    frames = sampled_frames(container, stream, spec.fps)
+    waiting: collections.deque[tuple[np.ndarray, int, int]] = collections.deque()  # (model frame, index, ticks)
+    last_pushed = -1
+
+    def push_decided():
+        nonlocal last_pushed
+        while waiting and waiting[0][1] <= boundaries.decided_until:
+            model_frame, index, ticks = waiting.popleft()
+            if spec.windows == "shots" and boundaries.shot_of(index) != boundaries.shot_of(last_pushed):
+                yield from keyed(windower.cut(shortest_shot_frames))
+            for _ in range(ticks):
+                yield from keyed(windower.push(model_frame, index))
+            last_pushed = index
+
+    frames = sampled_frames(container, stream, spec.fps, on_frame=boundaries.see)
     while True:  # a for loop would drop the generator's return value, the facts
         try:
             frame, index, ticks = next(frames)
@@ -219,11 +250,57 @@ def video_clips(
             facts = end.value
             break
         check_frame_size(frame.width, frame.height, limits, "in the stream")
-        model_frame = to_model_frame(frame, spec)  # converted once, however many ticks it fills
-        for _ in range(ticks):
-            yield from keyed(windower.push(model_frame, index))
+        waiting.append((to_model_frame(frame, spec), index, ticks))  # converted once, however many ticks it fills
+        yield from push_decided()
+    boundaries.finish()
+    yield from push_decided()
     yield from keyed(windower.finish(), video_end_s=facts.end_s)
-    return facts._replace(num_clips=num_clips)
+    return facts._replace(num_clips=num_clips, shots=boundaries.spans(facts.num_frames, facts.end_s))
+
+
+class ShotBoundaries:
+    """The cuts the shot detector finds in one video, each with its frame's time, as the decoder meets them.
+
+    `decided_until`: every cut at or before this source frame index is known, so frames up to it can be cut into
+    clips. Only the times of the frames the detector may still cut at are held (the detector returns a cut at most
+    `lookahead` frames after it, `shots.ShotDetector.push`)."""
+
+    def __init__(self, source_fps: float | None):
+        self._detector = shots.ShotDetector(source_fps)
+        self._times: collections.deque[tuple[int, float]] = collections.deque()  # (index, time) not yet decided
+        self.cut_frames: list[int] = []  # the first frame of each shot after the first
+        self.cut_times: list[float] = []
+        self.decided_until = -1
+
+    def see(self, frame: av.VideoFrame, index: int, time_s: float) -> None:
+        self._times.append((index, time_s))
+        self._record(self._detector.push(shots.thumbnail(frame), index))
+        self.decided_until = index - self._detector.lookahead
+        while self._times and self._times[0][0] < self.decided_until - 1:
+            self._times.popleft()
+
+    def finish(self) -> None:
+        self._record(self._detector.finish())
+        self.decided_until = math.inf
+
+    def _record(self, cuts: list[shots.Cut]) -> None:
+        if cuts:
+            times = dict(self._times)
+            for cut in cuts:
+                self.cut_frames.append(cut.frame_index)
+                self.cut_times.append(times[cut.frame_index])
+
+    def shot_of(self, source_index: int) -> int:
+        """The index of the shot a source frame belongs to (cuts decided so far)."""
+        return bisect.bisect_right(self.cut_frames, source_index)
+
+    def spans(self, num_frames: int, end_s: float) -> tuple[ShotSpan, ...]:
+        starts = [(0, 0.0), *zip(self.cut_frames, self.cut_times)]
+        ends = [*starts[1:], (num_frames, end_s)]
+        return tuple(
+            ShotSpan(shot_index=i, start_s=start_s, end_s=next_s, start_frame=start, end_frame=next_start - 1)
+            for i, ((start, start_s), (next_start, next_s)) in enumerate(zip(starts, ends))
+        )
 
 
 MAX_FRAME_GAP_S = 60.0  # longer between two frames is a timestamp discontinuity (see `sampled_frames`)
@@ -236,11 +313,15 @@ class DecodeFacts(NamedTuple):
     end_s: float  # seconds from the first frame to the end of the last one
     last_frame: av.VideoFrame  # its size, rotation and pixel format describe the video
     num_clips: int = 0  # cut from it (`video_clips`)
+    shots: tuple[ShotSpan, ...] = ()  # found in it (`video_clips`)
 
 
-def sampled_frames(container, stream, fps: float) -> Generator[tuple[av.VideoFrame, int, int], None, DecodeFacts]:
+def sampled_frames(
+    container, stream, fps: float, on_frame: Callable[[av.VideoFrame, int, float], None] | None = None
+) -> Generator[tuple[av.VideoFrame, int, int], None, DecodeFacts]:
     """The decoded frames that resampling to `fps` keeps, in order, as (frame, source index, ticks it fills);
-    returns the video's DecodeFacts.
+    returns the video's DecodeFacts. `on_frame(frame, index, time)` sees every decoded frame, kept or not (the shot
+    detector).
 
     A frame's ticks are known when the next frame arrives (or at the end of the video), so frames are released one
     behind the decoder. Frames that fill no tick are dropped without being converted. Raises NoFrameError when no
@@ -275,6 +356,8 @@ def sampled_frames(container, stream, fps: float) -> Generator[tuple[av.VideoFra
             shift += t - shown[2] - fallback_period
             t = shown[2] + fallback_period
         t = max(t, shown[2] if shown else 0.0)  # never step back in time
+        if on_frame is not None:
+            on_frame(frame, num_frames, t)
         if shown is not None:
             ticks = sampler.ticks_until(t)
             if ticks:

@@ -8,7 +8,8 @@ loads one of the three classifiers (`movinet/classifiers.py`) and calls the mode
 Every form scores a clip from that clip's frames alone, so base and stream rows mean the same thing: a stream
 model starts each clip from its initial states and reports the logits after the clip's last frame. With
 `carry_states` (the tutorial's cumulative behaviour) a stream model instead carries its states from clip to clip
-through the whole video.
+through the whole video. With `frame_labels` a stream model also reports its prediction at each of the clip's
+`second_marks` (the frames at whole seconds), which costs nothing more: it predicts after every frame anyway.
 """
 
 from __future__ import annotations
@@ -24,12 +25,12 @@ from vidlabel.movinet.cache import fetch_model
 from vidlabel.movinet.classifiers import load_classifier, softmax
 from vidlabel.movinet.signature import ServingSignature
 from vidlabel.transforms import clips
-from vidlabel.transforms.types import ClipKey
+from vidlabel.transforms.types import ClipKey, ClipScores
 
 
 class MovinetHandler(ModelHandler[tuple, PredictionResult, Any]):
     """RunInference handler for the three MoViNet forms: (ClipKey, uint8 [T, H, W, 3]) -> PredictionResult whose
-    `example` is the ClipKey and `inference` the clip's class probabilities.
+    `example` is the ClipKey and `inference` the clip's `ClipScores`.
 
     Holds only paths, names and numbers, so it pickles cheaply; the model is built in `load_model`, once per
     worker process, when RunInference sets up: a worker that cannot fetch or load the model fails then, loudly,
@@ -44,15 +45,17 @@ class MovinetHandler(ModelHandler[tuple, PredictionResult, Any]):
         max_batch_size: int,
         model_name: str,
         carry_states: bool = False,
+        frame_labels: bool = False,
     ):
         super().__init__()
-        if carry_states and signature.kind == "base":
-            raise ValueError("carry_states needs a stream or tflite model")
+        if (carry_states or frame_labels) and signature.kind == "base":
+            raise ValueError("carry_states and frame_labels need a stream or tflite model")
         self._model_uri = model_uri
         self._signature = signature
         self._max_batch_size = max_batch_size
         self._model_name = model_name
         self._carry_states = carry_states
+        self._frame_labels = frame_labels
 
     def load_model(self):
         model = load_classifier(fetch_model(self._model_uri), self._signature)
@@ -72,11 +75,26 @@ class MovinetHandler(ModelHandler[tuple, PredictionResult, Any]):
         step = model.max_batch or len(batch)
         for indices in by_shape.values():
             for chunk in (indices[i : i + step] for i in range(0, len(indices), step)):
-                logits, _ = model.logits(clips.model_input(np.stack([batch[i][1] for i in chunk])))
-                for i, p in zip(chunk, softmax(np.asarray(logits))):
+                keys = [batch[i][0] for i in chunk]
+                inputs = clips.model_input(np.stack([batch[i][1] for i in chunk]))
+                for i, scores in zip(chunk, self._score(model, keys, inputs)[0]):
                     # The clip's frames are not carried on, so their memory is freed once the clip is scored.
-                    results[i] = PredictionResult(example=batch[i][0], inference=p, model_id=self._model_name)
+                    results[i] = PredictionResult(example=batch[i][0], inference=scores, model_id=self._model_name)
         return results
+
+    def _score(self, model, keys: Sequence[ClipKey], inputs: np.ndarray, states=None) -> tuple[list[ClipScores], Any]:
+        """ClipScores of clips of one shape, scored together, and the states after them (stream models)."""
+        if not self._frame_labels:
+            logits, states = model.logits(inputs, states)
+            return [ClipScores(p) for p in softmax(np.asarray(logits))], states
+        offsets = sorted({offset for key in keys for offset, _ in key.second_marks})
+        logits, at_offsets, states = model.logits_at(inputs, offsets, states)
+        by_offset = dict(zip(offsets, (softmax(np.asarray(a)) for a in at_offsets)))
+        scores = [
+            ClipScores(p, tuple((time_s, by_offset[offset][b]) for offset, time_s in key.second_marks))
+            for b, (key, p) in enumerate(zip(keys, softmax(np.asarray(logits))))
+        ]
+        return scores, states
 
     def _score_carrying_states(self, key: ClipKey, clip: np.ndarray, model) -> PredictionResult:
         """Cumulative mode: a video's clips arrive in order on one worker (decoding and scoring are fused, with no
@@ -84,11 +102,11 @@ class MovinetHandler(ModelHandler[tuple, PredictionResult, Any]):
         states = None if key.clip_index == 0 else model.video_states.pop(key.video_uri, None)
         if key.clip_index and states is None:
             raise RuntimeError(f"clip {key.clip_index} of {key.video_uri} arrived without the states of the one before")
-        logits, states = model.logits(clips.model_input(clip[None]), states)
+        (scores,), states = self._score(model, [key], clips.model_input(clip[None]), states)
         model.video_states[key.video_uri] = states
         while len(model.video_states) > 64:  # videos whose last clip has passed
             model.video_states.popitem(last=False)
-        return PredictionResult(example=key, inference=softmax(np.asarray(logits))[0], model_id=self._model_name)
+        return PredictionResult(example=key, inference=scores, model_id=self._model_name)
 
     def get_num_bytes(self, batch: Sequence[tuple]) -> int:
         return sum(clip.nbytes for _, clip in batch)

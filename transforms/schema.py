@@ -1,15 +1,21 @@
-"""The three Parquet tables vidlabel writes, declared once. Row builders emit exactly these field names.
+"""The Parquet tables vidlabel writes, declared once. Row builders emit exactly these field names.
 
 - predictions-*.parquet: one row per clip.
 - videos-*.parquet: exactly one row per input file, `status` "ok" or "error".
 - errors-*.parquet: one row per failed file.
+- shots-*.parquet: one row per shot of a decoded video (the whole video is one shot when it has no cut).
+- segments-*.parquet: one row per contiguous time range where a label scores at least --min_score.
+- frame_labels-*.parquet: one row per second of video with --frame_labels (stream and TFLite models), else empty.
+
+Every table is written by every run, empty when nothing fills it, so readers never meet a missing table.
 """
 
 import pyarrow as pa
 
 # Written into run.json. 1: vidlabel 0.1-0.2 (no version recorded); 2: videos.stream_index, pix_fmt, bit_depth and
 # codec names (not decoder names). A newer version reads and extends older results (`incremental.upgraded`).
-SCHEMA_VERSION = 2
+# 3: the shots, segments and frame_labels tables.
+SCHEMA_VERSION = 3
 # Columns of the videos table that version 2 added: null in the ok rows an older version wrote.
 VIDEO_COLUMNS_ADDED = ("stream_index", "pix_fmt", "bit_depth")
 
@@ -69,4 +75,50 @@ ERRORS = pa.schema(
     ]
 )
 
-TABLES = {"predictions": PREDICTIONS, "videos": VIDEOS, "errors": ERRORS}
+SHOTS = pa.schema(
+    [
+        ("video_uri", pa.string()),
+        ("shot_index", pa.int32()),  # 0-based, in time order
+        ("start_s", pa.float64()),  # the presentation time of its first frame, from the video's first frame
+        ("end_s", pa.float64()),  # where the next shot starts (the video's end for the last shot)
+        ("start_frame", pa.int64()),  # source frame indices, 0-based, inclusive
+        ("end_frame", pa.int64()),
+        # The probabilities of the clips overlapping the shot, weighted by the seconds they overlap it, best first.
+        ("top_k", TOP_K),
+        ("model", pa.string()),
+        ("run_id", pa.string()),
+    ]
+)
+
+SEGMENTS = pa.schema(
+    [
+        ("video_uri", pa.string()),
+        ("label", pa.string()),
+        ("start_s", pa.float64()),  # the start of the range's first clip
+        ("end_s", pa.float64()),  # the end of its last clip
+        # The label's score averaged over the range's clips, weighted by their durations.
+        ("confidence", pa.float32()),
+        ("num_clips", pa.int32()),
+        ("model", pa.string()),
+        ("run_id", pa.string()),
+    ]
+)
+
+FRAME_LABELS = pa.schema(
+    [
+        ("video_uri", pa.string()),
+        ("time_s", pa.float64()),  # the model frame at each whole second: 0, 1, 2, ... s
+        ("top_k", TOP_K),  # the stream model's prediction once it has seen that frame (docs/running.md)
+        ("model", pa.string()),
+        ("run_id", pa.string()),
+    ]
+)
+
+TABLES = {
+    "predictions": PREDICTIONS,
+    "videos": VIDEOS,
+    "errors": ERRORS,
+    "shots": SHOTS,
+    "segments": SEGMENTS,
+    "frame_labels": FRAME_LABELS,
+}

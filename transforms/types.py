@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
+
 RESIZE_MODES = ("crop", "stretch")
+WINDOW_MODES = ("fixed", "shots")
 
 
 class ClipSpec(NamedTuple):
@@ -19,6 +22,7 @@ class ClipSpec(NamedTuple):
     clip_frames: int  # sampled frames per clip
     stride_frames: int  # sampled frames between clip starts (== clip_frames: no overlap)
     resize: str = "crop"  # "crop": short side to `resolution` then centre crop; "stretch": plain resize
+    windows: str = "fixed"  # "fixed": clips run across cuts; "shots": a clip ends where its shot ends
 
 
 class DecodeLimits(NamedTuple):
@@ -38,6 +42,30 @@ class ClipKey(NamedTuple):
     end_s: float
     start_frame: int
     end_frame: int
+    # (shot index, seconds of the clip that show it): what the clip adds to each shot's top k.
+    shot_seconds: tuple[tuple[int, float], ...] = ()
+    # (frame offset in the clip, its time in the video) of the frames at whole seconds that no earlier clip holds:
+    # where a stream model's prediction becomes a per-second label (--frame_labels).
+    second_marks: tuple[tuple[int, float], ...] = ()
+
+
+class ShotSpan(NamedTuple):
+    """One shot of a video: from one cut (or the first frame) to the next (or the end). Frames are source frame
+    indices (0-based, inclusive); times are seconds from the first frame."""
+
+    shot_index: int
+    start_s: float
+    end_s: float
+    start_frame: int
+    end_frame: int
+
+
+class ClipScores(NamedTuple):
+    """What the model says of one clip (`inference.MovinetHandler`)."""
+
+    probabilities: np.ndarray  # [num_classes], after the clip's last frame
+    # (time in the video, probabilities) at the clip's `second_marks`: stream models with --frame_labels only.
+    per_second: tuple[tuple[float, np.ndarray], ...] = ()
 
 
 class VideoFile(NamedTuple):
@@ -64,6 +92,7 @@ class VideoInfo(NamedTuple):
     stream_index: int  # the video stream decoded, among all the file's streams as ffprobe numbers them
     num_frames: int  # source frames decoded
     num_clips: int
+    shots: tuple[ShotSpan, ...] = ()
 
 
 class VideoError(NamedTuple):

@@ -15,6 +15,7 @@ import sys
 import time
 
 from vidlabel.pipeline.commands import finetune, synth
+from vidlabel.transforms import schema
 from vidlabel.transforms.errors import EXIT_OK
 from vidlabel.transforms.storage import atomic_folder
 
@@ -140,7 +141,7 @@ def main(argv: list[str]) -> int:
             "(--quick checks that every step works; its data and training are too small to learn the classes: "
             "the full demo, without --quick, is the one whose accuracy means something)"
         )
-    print(f"Parquet tables: {tables_dir}/{{predictions,videos,errors}}-*.parquet; model: {model_dir}")
+    print(f"Parquet tables: {tables_dir}/{{{','.join(schema.TABLES)}}}-*.parquet; model: {model_dir}")
     clips_query = f"SELECT video_uri, clip_index, start_s, top_k[1] FROM '{tables_dir}/predictions-*.parquet' LIMIT 10"
     print(
         f"Query it yourself in Python ({sys.executable}; DuckDB comes with vidlabel):\n"

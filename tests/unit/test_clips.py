@@ -130,3 +130,48 @@ def test_clip_frame_count():
     assert variants.clip_frame_count(0.1, 5) == 1
     assert variants.clip_frame_count(1.7, 5) == 9
     assert variants.clip_frame_count(0.5, 5) == 3  # halves round up, where round() would give 2
+
+
+def cut_at(n, clip, stride, cuts, shortest):
+    """Windows of n frames with shots starting at the frames in `cuts` (--windows shots)."""
+    windower = clips.ClipWindower(clip, stride)
+    out = []
+    for i, f in enumerate(frames(n)):
+        if i in cuts:
+            out.extend(windower.cut(shortest))
+        out.extend(windower.push(f, source_index=i))
+    out.extend(windower.finish())
+    return [(w.start, w.end) for w in out]
+
+
+def test_windower_cut_ends_the_clip_at_the_shot_and_restarts_there():
+    assert cut_at(12, 4, 4, {6}, shortest=2) == [(0, 4), (4, 6), (6, 10), (10, 12)]
+    assert cut_at(12, 4, 4, {4}, shortest=2) == [(0, 4), (4, 8), (8, 12)]  # a cut on a clip boundary changes nothing
+
+
+def test_windower_cut_keeps_a_too_short_piece_with_the_next_shot():
+    assert cut_at(12, 4, 4, {5}, shortest=2) == [(0, 4), (4, 8), (8, 12)]  # 1 frame of shot 0 joins shot 1's clip
+    assert cut_at(12, 4, 4, {2, 3}, shortest=2) == [(0, 2), (2, 6), (6, 10), (10, 12)]
+
+
+def test_windower_cut_with_overlapping_stride_adds_no_clip_for_covered_frames():
+    assert cut_at(10, 4, 2, {5}, shortest=1) == [(0, 4), (2, 5), (5, 9), (7, 10)]
+    windows = clips.ClipWindower(4, 2)
+    for i, f in enumerate(frames(5)):
+        list(windows.push(f, i))
+    [tail] = list(windows.cut(1))
+    assert (tail.start, tail.end, tail.new_from) == (2, 5, 4)  # frames 2-3 were in clip (0, 4): only 4 is new
+
+
+def test_windower_records_the_source_frame_of_every_tick():
+    windower = clips.ClipWindower(3, 3)
+    out = [w for i, f in enumerate(frames(3)) for _ in range(2) for w in windower.push(f, 10 + i)]
+    out += list(windower.finish())
+    assert [w.sources for w in out] == [(10, 10, 11), (11, 12, 12)]
+
+
+def test_second_marks_are_the_first_new_tick_of_each_whole_second():
+    # 5 fps, a clip of ticks [10, 20): seconds 2 and 3 start at ticks 10 and 15
+    assert clips.second_marks(10, 10, 20, 5.0) == ((0, 2.0), (5, 3.0))
+    assert clips.second_marks(10, 16, 20, 5.0) == ()  # ticks 10-15 were in the clip before: second 3 is there
+    assert clips.second_marks(0, 0, 10, 2.5) == ((0, 0.0), (3, 1.2), (5, 2.0), (8, 3.2))  # 1 s = 2.5 ticks

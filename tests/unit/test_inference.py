@@ -24,9 +24,10 @@ def test_run_inference_scores_each_clip_on_its_own_frames_in_input_order(tiny_ba
     assert [r.example for r in results] == [key for key, _ in batch]
     assert all(r.model_id == "tiny" for r in results)
     for (_, frames), result in zip(batch, results):
-        assert result.inference.sum() == pytest.approx(1.0, abs=1e-6)
-        np.testing.assert_allclose(result.inference, expected_probabilities(frames), atol=1e-5)
-    assert len({tuple(np.round(r.inference, 6)) for r in results}) == len(batch)  # no clip got another's score
+        assert result.inference.probabilities.sum() == pytest.approx(1.0, abs=1e-6)
+        np.testing.assert_allclose(result.inference.probabilities, expected_probabilities(frames), atol=1e-5)
+        assert result.inference.per_second == ()  # per-second labels are a stream model's, when asked
+    assert len({tuple(np.round(r.inference.probabilities, 6)) for r in results}) == len(batch)  # none got another's
 
 
 def test_handler_batching_settings_and_base_models_cannot_carry_states(tiny_base_model):
@@ -34,5 +35,6 @@ def test_handler_batching_settings_and_base_models_cannot_carry_states(tiny_base
     handler = MovinetHandler(tiny_base_model, signature, max_batch_size=3, model_name="tiny")
     assert handler.batch_elements_kwargs() == {"min_batch_size": 1, "max_batch_size": 3}
     assert handler.get_num_bytes([(None, clip(0, 4)), (None, clip(1, 2))]) == (4 + 2) * 8 * 8 * 3
-    with pytest.raises(ValueError, match="carry_states needs a stream or tflite model"):
-        MovinetHandler(tiny_base_model, signature, max_batch_size=3, model_name="tiny", carry_states=True)
+    for flag in ("carry_states", "frame_labels"):
+        with pytest.raises(ValueError, match="carry_states and frame_labels need a stream or tflite model"):
+            MovinetHandler(tiny_base_model, signature, max_batch_size=3, model_name="tiny", **{flag: True})

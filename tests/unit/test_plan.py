@@ -21,8 +21,8 @@ def spec(metadata=A0, shape=DYNAMIC, **flags):
 
 def test_clip_spec_flags_win_over_metadata_which_wins_over_the_input_shape():
     assert spec() == ClipSpec(fps=5, resolution=172, clip_frames=50, stride_frames=50)
-    assert spec(fps=2, resolution=64, clip_seconds=3, stride_seconds=1, resize="stretch") == ClipSpec(
-        fps=2, resolution=64, clip_frames=6, stride_frames=2, resize="stretch"
+    assert spec(fps=2, resolution=64, clip_seconds=3, stride_seconds=1, resize="stretch", windows="shots") == ClipSpec(
+        fps=2, resolution=64, clip_frames=6, stride_frames=2, resize="stretch", windows="shots"
     )
     assert spec(ModelMetadata(fps=8), (1, 1, 96, 96, 3)).resolution == 96  # a fixed input side
     assert (
@@ -58,6 +58,19 @@ def test_incremental_runs_must_label_the_same_way_but_may_add_outputs():
     plan.check_same_labelling({"labelling": {**LABELLING, "all_scores": True}}, LABELLING, "out")
     with pytest.raises(UsageError, match=r"labelled with other settings \(fps, top_k differ\)"):
         plan.check_same_labelling({"labelling": {**LABELLING, "fps": 12, "top_k": 3}}, LABELLING, "out")
+
+
+def test_incremental_compares_windows_min_score_and_frame_labels_and_reads_older_results_as_their_defaults():
+    new = {**LABELLING, "windows": "fixed", "min_score": 0.3, "frame_labels": False}
+    plan.check_same_labelling({"labelling": new}, new, "out")
+    for setting, value in (("windows", "shots"), ("min_score", 0.5), ("frame_labels", True)):
+        with pytest.raises(UsageError, match=rf"\({setting} differ\)"):
+            plan.check_same_labelling({"labelling": new}, {**new, setting: value}, "out")
+    # vidlabel 0.4 recorded none of them: it cut fixed windows, wrote no segments and no per-second labels
+    plan.check_same_labelling({"labelling": LABELLING}, new, "out")
+    plan.check_same_labelling({"labelling": LABELLING}, {**new, "min_score": 0.6}, "out")
+    with pytest.raises(UsageError, match=r"\(frame_labels, windows differ\)"):
+        plan.check_same_labelling({"labelling": LABELLING}, {**new, "windows": "shots", "frame_labels": True}, "out")
 
 
 def test_plan_incremental_labels_only_new_or_changed_files_of_a_published_result(tmp_path):

@@ -12,7 +12,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that
 
 from vidlabel.transforms import rows, schema
-from vidlabel.transforms.types import ClipKey, VideoError, VideoFile, VideoInfo
+from vidlabel.transforms.types import ClipKey, ClipScores, ShotSpan, VideoError, VideoFile, VideoInfo
 
 LABELS = ("run", "jump", "swim", "sit")
 CTX = rows.RowContext(labels=LABELS, top_k=2, model="a0-test", run_id="20260101T000000Z-abcd", all_scores=False)
@@ -89,10 +89,62 @@ def test_video_top_k_weights_clips_by_duration_on_a_runner():
         assert [(c["label"], round(c["score"], 6)) for c in found["b"]] == [("jump", 0.5), ("swim", 0.5)]
 
     with TestPipeline(options=PipelineOptions(runner="FnApiRunner")) as p:
-        top = p | beam.Create(clips) | beam.CombinePerKey(rows.VideoTopK(LABELS, 2))
+        top = p | beam.Create(clips) | beam.CombinePerKey(rows.WeightedTopK(LABELS, 2))
         assert_that(top, check)
 
 
 def test_video_top_k_of_a_video_without_clips_is_none():
-    combine = rows.VideoTopK(LABELS, 2)
+    combine = rows.WeightedTopK(LABELS, 2)
     assert combine.extract_output(combine.merge_accumulators([combine.create_accumulator()])) is None
+
+
+def test_shot_and_frame_label_rows_have_exactly_the_schema_fields(tmp_path):
+    shot = ShotSpan(shot_index=2, start_s=4.0, end_s=7.5, start_frame=100, end_frame=187)
+    best = [{"label": "swim", "score": 0.75}]  # exact in float32
+    [back] = round_trip([rows.shot_row("/v/a.mp4", shot, best, CTX)], "shots", tmp_path)
+    assert list(back) == schema.SHOTS.names
+    assert (back["shot_index"], back["start_s"], back["end_frame"], back["top_k"]) == (2, 4.0, 187, best)
+    scores = ClipScores(np.array([0.1, 0.2, 0.6, 0.1]), per_second=((3.0, np.array([0.7, 0.1, 0.1, 0.1])),))
+    [frame] = rows.frame_label_rows(KEY, scores, CTX)
+    [back] = round_trip([frame], "frame_labels", tmp_path)
+    assert list(back) == schema.FRAME_LABELS.names
+    assert back["time_s"] == 3.0 and [c["label"] for c in back["top_k"]] == ["run", "jump"]
+    assert rows.frame_label_rows(KEY, ClipScores(np.array([0.1, 0.2, 0.6, 0.1])), CTX) == []
+
+
+def scored(start_s, end_s, probabilities):
+    return start_s, end_s, np.array(probabilities, dtype=np.float32)
+
+
+def segments_of(clips, min_score=0.3):
+    """LabelSegments as the pipeline runs it: clips added in any order, across partial accumulators."""
+    combine = rows.LabelSegments(min_score)
+    halves = [combine.create_accumulator(), combine.create_accumulator()]
+    for i, clip in enumerate(reversed(clips)):
+        combine.add_input(halves[i % 2], clip)
+    found = combine.extract_output(combine.merge_accumulators(halves))
+    return [(LABELS[s.label], s.start_s, s.end_s, round(s.confidence, 4), s.num_clips) for s in found]
+
+
+def test_segments_are_runs_of_touching_clips_at_or_above_the_threshold():
+    clips = [
+        scored(0, 2, [0.8, 0.1, 0.05, 0.05]),
+        scored(2, 4, [0.6, 0.3, 0.05, 0.05]),  # jump at exactly 0.3 counts
+        scored(4, 6, [0.1, 0.8, 0.05, 0.05]),
+        scored(6, 7, [0.9, 0.05, 0.03, 0.02]),  # a 1-s tail clip weighs half
+    ]
+    assert segments_of(clips) == [
+        ("run", 0, 4, 0.7, 2),
+        ("jump", 2, 6, 0.55, 2),
+        ("run", 6, 7, 0.9, 1),
+    ]
+    # A label outside a clip's top k still has a score: at k=2 'swim' is never in the top k, yet 0.3 makes a segment.
+    assert ("swim", 0, 2, 0.3, 1) in segments_of([scored(0, 2, [0.4, 0.3, 0.3, 0.0])])
+
+
+def test_segments_break_at_gaps_and_at_a_lower_overlapping_clip():
+    gap = [scored(0, 2, [0.9, 0, 0, 0.1]), scored(4, 6, [0.9, 0, 0, 0.1])]  # stride longer than the clip
+    assert [s[:3] for s in segments_of(gap)] == [("run", 0, 2), ("run", 4, 6)]
+    overlapping = [scored(0, 4, [0.9, 0, 0, 0.1]), scored(2, 6, [0.1, 0, 0, 0.9]), scored(4, 8, [0.9, 0, 0, 0.1])]
+    assert [s[:3] for s in segments_of(overlapping) if s[0] == "run"] == [("run", 0, 4), ("run", 4, 8)]
+    assert segments_of([scored(0, 2, [0.25, 0.25, 0.25, 0.25])]) == []

@@ -5,7 +5,7 @@ import signal
 import numpy as np
 
 from vidlabel.transforms.sandbox import DecoderProcess, describe_exit
-from vidlabel.transforms.types import ClipKey, ClipSpec, DecodeLimits, VideoError, VideoInfo
+from vidlabel.transforms.types import ClipKey, ClipSpec, DecodeLimits, ShotSpan, VideoError, VideoInfo
 
 from conftest import VIDEOS
 
@@ -19,13 +19,14 @@ def test_a_real_video_decodes_into_clips_then_one_video_info_and_the_child_is_re
     try:
         *clips, info = decoder.decode(MJPEG)
         assert [key for key, _ in clips] == [
-            ClipKey(MJPEG, 0, 0.0, 0.2, 0, 1),
-            ClipKey(MJPEG, 1, 0.2, 0.3, 2, 2),
+            ClipKey(MJPEG, 0, 0.0, 0.2, 0, 1, shot_seconds=((0, 0.2),), second_marks=((0, 0.0),)),
+            ClipKey(MJPEG, 1, 0.2, 0.3, 2, 2, shot_seconds=((0, 0.3 - 0.2),)),  # all of the clip: end_s - start_s
         ]
         assert [frames.shape for _, frames in clips] == [(2, 32, 32, 3), (1, 32, 32, 3)]
         assert all(frames.dtype == np.uint8 for _, frames in clips)
         assert isinstance(info, VideoInfo) and (info.width, info.height, info.codec) == (160, 120, "mjpeg")
         assert (info.num_frames, info.num_clips) == (3, 2)
+        assert info.shots == (ShotSpan(0, 0.0, info.duration_s, 0, 2),)  # one shot: the whole video
 
         [error] = decoder.decode(str(VIDEOS / "zero_bytes.webm"))  # a bad file: one error, from the same child
         assert isinstance(error, VideoError) and error.stage == "open"
