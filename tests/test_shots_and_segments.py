@@ -175,3 +175,14 @@ def test_frame_labels_need_a_stream_model_and_incremental_compares_the_window_mo
         check=False,
     )
     assert refused.returncode == 2 and "(windows differ)" in refused.stderr
+
+
+def test_the_video_intelligence_export_of_a_real_run_reads_back_with_the_official_types(shots_run, tmp_path):
+    from unit.test_export_annotations import check_export
+
+    _, outs = shots_run
+    vidlabel("export-annotations", outs["shots"], "--format", "video-intelligence", "--out", tmp_path / "vi")
+    [response] = check_export(str(outs["shots"]), str(tmp_path / "vi")).values()
+    [results] = response.annotation_results
+    assert len(results.shot_annotations) == len(CUTS) + 1
+    assert results.frame_label_annotations and results.segment_label_annotations and results.shot_label_annotations
