@@ -78,6 +78,12 @@ def detect(frames: list[np.ndarray], fps: float = FPS) -> list[shots.Cut]:
     return cuts + detector.finish()
 
 
+def toned(camera: Shot, mean: np.ndarray, contrast: float) -> Shot:
+    """The camera's texture recoloured to `mean` (per channel), its contrast scaled by `contrast`."""
+    camera.canvas = mean + contrast * (camera.canvas - camera.canvas.mean(axis=(0, 1)))
+    return camera
+
+
 def still(seed: int, frames: int) -> list[np.ndarray]:
     """A still picture with a little noise on each frame, as an encoder leaves it."""
     rng = np.random.default_rng(seed)
@@ -92,6 +98,25 @@ def indices(cuts: list[shots.Cut]) -> list[int]:
 def test_hard_cuts_are_found_at_their_first_frame():
     frames = shot(1, 40) + shot(2, 30, (-1, 2)) + shot(3, 45, (2, 0)) + shot(4, 40)
     assert detect(frames) == [shots.Cut(40, "cut"), shots.Cut(70, "cut"), shots.Cut(115, "cut")]
+
+
+def test_a_cut_between_shots_of_like_colours_is_found():
+    first = Shot(3, (1, 1))
+    toned(first, first.canvas.mean(axis=(0, 1)), 0.65)
+    second = toned(Shot(4, (-1, 1)), first.canvas.mean(axis=(0, 1)), 0.65)  # 17% of the luma changes by over 20
+    assert detect([first.frame(t) for t in range(40)] + [second.frame(t) for t in range(40)]) == [shots.Cut(40, "cut")]
+
+
+def test_a_cut_that_changes_the_hue_but_not_the_brightness_is_found():
+    """Two scenes of the same brightness everywhere, one in warm colours, one in cool (as a flat studio backdrop
+    changing colour behind a moving object): the luma alone hardly changes."""
+    grey = np.full((4 * WIDTH, 4 * WIDTH, 3), 100.0) + 15 * smooth_noise(np.random.default_rng(5), 4 * WIDTH, 16, 1)
+    warm, cool = Shot(5), Shot(5, (-1, 1))
+    warm.canvas, cool.canvas = grey * [1.3, 0.95, 0.6], grey * [0.75, 1.0, 1.45]  # about the same luma (BT.601)
+    frames = [warm.frame(t) for t in range(40)] + [cool.frame(t) for t in range(40)]
+    luma = [0.299 * f[..., 0] + 0.587 * f[..., 1] + 0.114 * f[..., 2] for f in frames[39:41]]
+    assert np.mean(np.abs(luma[1] - luma[0]) > shots.MILD_CHANGED_LEVEL) < shots.CUT_MIN_CHANGED  # luma: no cut
+    assert detect(frames) == [shots.Cut(40, "cut")]
 
 
 @pytest.mark.parametrize("level", [0, 255], ids=["black", "white"])
@@ -119,11 +144,24 @@ def test_a_dissolve_is_one_boundary_inside_the_transition(length):
     assert [cut.kind for cut in cuts] == ["dissolve"] and 60 - length <= cuts[0].frame_index < 60
 
 
+def test_a_short_dissolve_between_moving_shots_is_found():
+    frames = dissolve(shot(7, 60, (5, 0)), shot(9, 74, (0, 4)), 14)  # 0.47 s at 30 fps, mixed from 46 to 59
+    cuts = detect(frames, fps=30)
+    assert [cut.kind for cut in cuts] == ["dissolve"] and 46 <= cuts[0].frame_index < 60
+
+
 def test_flashes_are_not_cuts():
     frames = shot(3, 120, (2, 1))
     frames[30] = 0.3 * frames[30] + 180  # one frame, most of the way to white
     frames[60:62] = [np.full_like(frames[0], 250)] * 2  # two white frames
     frames[90:93] = [0.5 * f + 120 for f in frames[90:93]]  # three bright frames
+    assert detect(frames) == []
+
+
+def test_a_flash_fading_back_to_the_scene_is_no_boundary():
+    frames = shot(3, 120, (2, 1))
+    frames[60] = np.full_like(frames[0], 250)  # blank, then brightened: 70%, then 40% of the way to white
+    frames[61:63] = [0.3 * frames[61] + 0.7 * 255, 0.6 * frames[62] + 0.4 * 255]
     assert detect(frames) == []
 
 
@@ -140,6 +178,13 @@ def test_camera_motion_without_a_cut_gives_none(velocity):
 def test_a_jerk_of_the_camera_is_not_a_cut():
     camera = Shot(4, (1, 0))
     assert detect([camera.frame(t if t < 50 else t + 12) for t in range(100)]) == []
+
+
+def test_a_jolt_among_repeated_frames_is_not_a_cut():
+    camera = toned(Shot(5, (1, 0)), np.full(3, 128.0), 2.0)
+    frames = [camera.frame(3 * (t - t // 2) + (32 if t > 50 else 0)) for t in range(100)]  # each frame shown twice
+    frames[50] = np.mean([camera.frame(3 * 25 + j) for j in range(0, 33, 2)], axis=0)  # jolted by 32 px, blurred
+    assert detect(frames) == []
 
 
 def test_each_change_of_a_slide_show_is_a_cut():
