@@ -117,7 +117,8 @@ class VidlabelOptions(PipelineOptions):
             choices=WINDOW_MODES,
             default="fixed",
             help="fixed: clips of --clip_seconds one after another, across cuts; shots: a clip also ends where its "
-            "shot ends, so no clip shows two shots (a shot shorter than 1 s joins the next one's first clip). "
+            "shot ends, so no clip shows two shots (a piece of a shot shorter than 1 s, or than half a clip if "
+            "that is less, joins the next shot's first clip). "
             "Default: %(default)s.",
         )
         parser.add_argument(

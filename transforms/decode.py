@@ -191,8 +191,15 @@ def check_frame_size(width: int, height: int, limits: DecodeLimits, where: str) 
         )
 
 
-# --windows shots: a shot shorter than this is not scored as a clip of its own (`clips.ClipWindower.cut`).
+# --windows shots: a piece of a shot shorter than this, or than half a clip where clips are shorter than twice
+# this, is not scored as a clip of its own (`clips.ClipWindower.cut`, `shortest_shot_frames`).
 SHORTEST_SHOT_CLIP_S = 1.0
+
+
+def shortest_shot_frames(spec: ClipSpec) -> int:
+    """The fewest model frames a piece of a shot is scored alone with (`--windows shots`): 1 s, but never more than
+    half a clip, so that short clips (1 s, the streaming models' usual) still end at cuts."""
+    return max(1, min(math.ceil(SHORTEST_SHOT_CLIP_S * spec.fps), math.ceil(spec.clip_frames / 2)))
 
 
 def video_clips(
@@ -207,7 +214,7 @@ def video_clips(
     and, with `--windows shots`, the clip can end where the shot ends. Memory: one clip plus the lookahead's frames.
     """
     windower = clips.ClipWindower(spec.clip_frames, spec.stride_frames)
-    shortest_shot_frames = min(spec.clip_frames, math.ceil(SHORTEST_SHOT_CLIP_S * spec.fps))
+    shortest_piece = shortest_shot_frames(spec)
     boundaries = ShotBoundaries(float(stream.average_rate) if stream.average_rate else None)
     num_clips = 0
 
@@ -237,7 +244,7 @@ def video_clips(
         while waiting and waiting[0][1] <= boundaries.decided_until:
             model_frame, index, ticks = waiting.popleft()
             if spec.windows == "shots" and boundaries.shot_of(index) != boundaries.shot_of(last_pushed):
-                yield from keyed(windower.cut(shortest_shot_frames))
+                yield from keyed(windower.cut(shortest_piece))
             for _ in range(ticks):
                 yield from keyed(windower.push(model_frame, index))
             last_pushed = index

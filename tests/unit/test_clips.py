@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from vidlabel.movinet import variants
-from vidlabel.transforms import clips
+from vidlabel.transforms import clips, decode
+from vidlabel.transforms.types import ClipSpec
 
 
 def ticks_per_frame(fps, starts, end):
@@ -175,3 +176,16 @@ def test_second_marks_are_the_first_new_tick_of_each_whole_second():
     assert clips.second_marks(10, 10, 20, 5.0) == ((0, 2.0), (5, 3.0))
     assert clips.second_marks(10, 16, 20, 5.0) == ()  # ticks 10-15 were in the clip before: second 3 is there
     assert clips.second_marks(0, 0, 10, 2.5) == ((0, 0.0), (3, 1.2), (5, 2.0), (8, 3.2))  # 1 s = 2.5 ticks
+
+
+def test_shortest_scored_shot_piece_is_1_s_or_half_a_clip():
+    def shortest(clip_frames, fps=5.0):
+        return decode.shortest_shot_frames(ClipSpec(fps, 172, clip_frames=clip_frames, stride_frames=clip_frames))
+
+    assert shortest(50) == 5  # 10-s clips: a piece under 1 s joins the next shot
+    assert shortest(5) == 3  # 1-s clips: half a clip, or shots would never end one
+    assert shortest(1) == 1
+    assert shortest(60, fps=12.0) == 12
+    # So 1-s clips at 5 fps do end at a cut 3 frames in, and a 2-frame piece joins the next shot.
+    assert cut_at(10, 5, 5, {3}, shortest=3) == [(0, 3), (3, 8), (8, 10)]
+    assert cut_at(10, 5, 5, {2}, shortest=3) == [(0, 5), (5, 10)]
