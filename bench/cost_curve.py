@@ -1,6 +1,7 @@
 """Cost curve and flat memory: `vidlabel run` wall time and peak memory against total video duration.
 
     .venv/bin/python bench/cost_curve.py [--forms a0-tflite,a0-base] [--points 1x60,10x60,1x600,1x3600] [--many 10,1000]
+        [--run_flags "--windows shots --frame_labels"]
 
 Inputs are made once under bench/.inputs from the rendered 20-second 720p30 H.264 video
 (`decode_isolation.render_720p`) by stream copy (ffmpeg concat, no re-encoding): 1-, 10- and 60-minute files, and
@@ -12,7 +13,8 @@ Prints per form the raw points, the least-squares line wall = start-up + slope x
 video-hours per core-hour), and the memory ratios the performance issue asks for: one 60-minute video against one
 1-minute video, and `--many` short files (1,000 against 10; TFLite only, the model does not change it).
 Forms: `a0-tflite` (bench/.models/a0-stream/model.tflite) and export folders under bench/.models (`a0-base`,
-`a0-stream`, `a1-base`, ...); see `model_path`.
+`a0-stream`, `a1-base`, ...); see `model_path`. A0 forms missing there are exported (random weights).
+`--run_flags` are passed to every `vidlabel run` (shell syntax) and printed with the tables.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import pathlib
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -29,7 +32,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from common import vidlabel_command
+from common import random_model, vidlabel_command  # noqa: E402  (bench scripts are run as files)
 from decode_isolation import REPO, render_720p  # noqa: E402  (bench scripts are run as files)
 
 INPUTS = REPO / "bench" / ".inputs"
@@ -38,9 +41,15 @@ MODELS = REPO / "bench" / ".models"
 
 def model_path(form: str) -> pathlib.Path:
     """`a0-tflite` is the TFLite file of the `a0-stream` export; other forms are export folders (`a1-base`...),
-    made by `stream_vs_tflite_vs_base.py` (A0) and `base_model.py --variants a1,a2`."""
+    made by `stream_vs_tflite_vs_base.py` (A0) and `base_model.py --variants a1,a2`; A0 forms are exported here
+    when missing."""
     if form.endswith("-tflite"):
-        return MODELS / form.replace("-tflite", "-stream") / "model.tflite"
+        folder = MODELS / form.replace("-tflite", "-stream")
+        if form == "a0-tflite":
+            random_model(folder, "a0", "stream", "--tflite")
+        return folder / "model.tflite"
+    if form in ("a0-base", "a0-stream"):
+        random_model(MODELS / form, "a0", form.split("-")[1])
     return MODELS / form
 
 
@@ -99,10 +108,10 @@ class TreeMemory(threading.Thread):
         self.join()
 
 
-def run(inputs: pathlib.Path, model: pathlib.Path, out: pathlib.Path) -> dict:
+def run(inputs: pathlib.Path, model: pathlib.Path, out: pathlib.Path, flags: list[str]) -> dict:
     start = time.perf_counter()
     process = subprocess.Popen(
-        vidlabel_command("run", "--input", str(inputs), "--output", str(out), "--model", str(model)),
+        vidlabel_command("run", "--input", str(inputs), "--output", str(out), "--model", str(model), *flags),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -121,13 +130,14 @@ def run(inputs: pathlib.Path, model: pathlib.Path, out: pathlib.Path) -> dict:
     }
 
 
-def point(form: str, files: int, seconds: int, tmp: pathlib.Path) -> dict:
+def point(form: str, files: int, seconds: int, tmp: pathlib.Path, flags: list[str]) -> dict:
     folder = tmp / f"{form}-{files}x{seconds}"
     folder.mkdir()
     video = video_of(seconds)
     for i in range(files):
         (folder / f"v{i:04d}.mp4").symlink_to(video)
-    result = run(folder, model_path(form), tmp / f"out-{form}-{files}x{seconds}")
+    model = model_path(form)  # exported first, so start-up is all `vidlabel run`'s
+    result = run(folder, model, tmp / f"out-{form}-{files}x{seconds}", flags)
     result.update(form=form, files=files, seconds=files * seconds)
     print(
         f"{form} {files}x{seconds}s: {result['wall_s']:.1f} s, peak {result['peak_total_mib']:.0f} MiB in all, "
@@ -142,16 +152,20 @@ def main() -> None:
     parser.add_argument("--forms", default="a0-tflite,a0-base")
     parser.add_argument("--points", default="1x60,10x60,1x600,1x3600", help="FILESxSECONDS points ('' skips)")
     parser.add_argument("--many", default="10,1000", help="file counts of 2-s files for the memory ratio ('' skips)")
+    parser.add_argument("--run_flags", default="", help='extra `vidlabel run` flags, e.g. "--windows shots"')
     args = parser.parse_args()
+    flags = shlex.split(args.run_flags)
     points = [tuple(int(x) for x in p.split("x")) for p in filter(None, args.points.split(","))]
     cores = os.cpu_count()
     results = []
     with tempfile.TemporaryDirectory(prefix="vidlabel-cost-") as tmp:
         for form in args.forms.split(","):
-            results += [point(form, files, seconds, pathlib.Path(tmp)) for files, seconds in points]
-        many = [point("a0-tflite", n, 2, pathlib.Path(tmp)) for n in map(int, filter(None, args.many.split(",")))]
+            results += [point(form, files, seconds, pathlib.Path(tmp), flags) for files, seconds in points]
+        counts = [int(n) for n in filter(None, args.many.split(","))]
+        many = [point("a0-tflite", n, 2, pathlib.Path(tmp), flags) for n in counts]
 
     print(f"\n720p30 H.264, each model at its own resolution and rate, {cores} cores; wall includes start-up")
+    print(f"`vidlabel run` flags: {shlex.join(flags) or '(defaults)'}")
     print(
         "| model | files x length | video | wall s | x real time | peak RSS, all processes (MiB) "
         "| largest process (MiB) |"
