@@ -41,7 +41,7 @@ install() {  # install EXTRAS: once per set of extras and version of setup.py (a
 }
 
 # Which extras each command needs: Model Garden (`export`) only for the commands that build or train models.
-RUNTIME_COMMANDS="run plot synth export-annotations"
+RUNTIME_COMMANDS="run plot synth export-annotations search"
 EXPORT_COMMANDS="export-model finetune demo"
 
 case "${1:-}" in

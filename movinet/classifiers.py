@@ -2,21 +2,44 @@
 
 Each classifier loads its model in `__init__` and holds TensorFlow or LiteRT objects, so it is built where it runs
 (a Beam worker's `load_model`, `vidlabel plot`), never pickled. `logits(clips, states)` takes float32 clips
-[B, T, H, W, 3] in [0, 1]; stream forms start from fresh states when given none.
+[B, T, H, W, 3] in [0, 1]; stream forms start from fresh states when given none. `predict` also gives a stream
+model's logits after chosen frames and, for a classifier built with `embeddings=True`, each clip's pooled features
+(`features.py`).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
-from vidlabel.movinet import depthwise
+from vidlabel.movinet import depthwise, features
 from vidlabel.movinet.signature import INPUT_KEY, SERVING_SIGNATURE, ServingSignature
 from vidlabel.transforms.errors import ModelError
 
 States = dict  # name -> array; a stream model's memory of the frames it has seen
+
+
+class Prediction(NamedTuple):
+    """What a classifier says of a batch of clips of one shape."""
+
+    logits: np.ndarray  # [B, num_classes] after the clips' last frame
+    at_frames: list[np.ndarray]  # [B, num_classes] after each frame asked for (stream forms)
+    states: States | None  # after the last frame (stream forms)
+    features: np.ndarray | None  # [B, C] pooled features of the clips' frames, L2-normalised; None unless embeddings
+
+
+def clip_features(before: States | None, after: States) -> np.ndarray:
+    """A stream model's pooled features over the frames between two states, L2-normalised: the whole clip's pooled
+    features when it started from fresh states, and the clip's own frames when states carry on from the clip
+    before (the backbone still carries that context, as the logits do)."""
+    total, count = features.stream_pool(after)
+    if before is not None and features.has_stream_pool(before):
+        earlier, earlier_count = features.stream_pool(before)
+        total, count = total - earlier, count - earlier_count
+    return features.l2_normalised(total / max(count, 1.0))
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -35,26 +58,38 @@ class BaseClassifier:
     max_batch: int | None = None
     streams = False
 
-    def __init__(self, path: str, output_key: str, rewrite_depthwise: bool | None = None):
+    def __init__(self, path: str, output_key: str, rewrite_depthwise: bool | None = None, embeddings: bool = False):
         import tensorflow as tf  # imported here: TF objects must never be pickled with the pipeline
 
         self._tf = tf
         self._output_key = output_key
+        self._embeddings = embeddings
         loaded = _load_savedmodel(path)
         serving_fn = loaded.signatures[SERVING_SIGNATURE]
         self.rewritten_convolutions = 0
         if rewrite_depthwise is None:
             rewrite_depthwise = not tf.config.list_physical_devices("GPU")
-        if rewrite_depthwise:
+        if rewrite_depthwise or embeddings:
             # The frozen function holds the weights as constants, so the loaded SavedModel is not kept: less memory
-            # at the peak.
-            self._fn, self.rewritten_convolutions = depthwise.fast_serving_function(serving_fn)
+            # at the peak. Embeddings need the frozen graph too (the signature returns only logits).
+            self._fn, self.rewritten_convolutions = depthwise.fast_serving_function(
+                serving_fn, features_of=output_key if embeddings else None, rewrite=rewrite_depthwise
+            )
         else:
             self._model = loaded  # kept: the signature needs its variables alive
             self._fn = lambda clips: serving_fn(**{INPUT_KEY: clips})
 
     def logits(self, clips: np.ndarray, states: States | None = None) -> tuple[np.ndarray, States | None]:
-        return self._fn(self._tf.constant(clips, dtype=self._tf.float32))[self._output_key].numpy(), None
+        return self.predict(clips).logits, None
+
+    def predict(self, clips: np.ndarray, frames: Sequence[int] = (), states: States | None = None) -> Prediction:
+        if frames:
+            raise ValueError("a base model predicts once per clip, not after chosen frames")
+        outputs = self._fn(self._tf.constant(clips, dtype=self._tf.float32))
+        pooled = outputs[features.FEATURES_KEY].numpy() if self._embeddings else None
+        return Prediction(
+            outputs[self._output_key].numpy(), [], None, None if pooled is None else features.l2_normalised(pooled)
+        )
 
 
 class StreamClassifier:
@@ -66,11 +101,12 @@ class StreamClassifier:
     max_batch: int | None = None
     streams = True
 
-    def __init__(self, path: str, output_key: str):
+    def __init__(self, path: str, output_key: str, embeddings: bool = False):
         import tensorflow as tf
 
         self._tf = tf
         self._output_key = output_key
+        self._embeddings = embeddings
         self._model = _load_savedmodel(path)
         self._init_states = self._model.signatures["init_states"]
         self._call = self._model.signatures["call"]
@@ -80,15 +116,14 @@ class StreamClassifier:
         return self._init_states(self._tf.constant([batch, 1, height, width, channels], dtype=self._tf.int32))
 
     def logits(self, clips: np.ndarray, states: States | None = None) -> tuple[np.ndarray, States]:
-        logits, _, states = self.logits_at(clips, (), states)
-        return logits, states
+        prediction = self.predict(clips, (), states)
+        return prediction.logits, prediction.states
 
-    def logits_at(
-        self, clips: np.ndarray, frames: Sequence[int], states: States | None = None
-    ) -> tuple[np.ndarray, list[np.ndarray], States]:
+    def predict(self, clips: np.ndarray, frames: Sequence[int] = (), states: States | None = None) -> Prediction:
         """The logits after the clips' last frame, the logits after each of `frames` (offsets in the clips: the
-        prediction of a stream model once it has seen that frame), and the states."""
+        prediction of a stream model once it has seen that frame), the states, and the clips' features."""
         tf = self._tf
+        before = states
         states = dict(states if states is not None else self.initial_states(clips))
         wanted, at_frames = set(frames), {}
         for t in range(clips.shape[1]):
@@ -97,7 +132,8 @@ class StreamClassifier:
             states = outputs
             if t in wanted:
                 at_frames[t] = logits.numpy()
-        return logits.numpy(), [at_frames[t] for t in frames], states
+        pooled = clip_features(before, states) if self._embeddings else None
+        return Prediction(logits.numpy(), [at_frames[t] for t in frames], states, pooled)
 
 
 class TfliteClassifier:
@@ -108,9 +144,10 @@ class TfliteClassifier:
     max_batch = 1
     streams = True
 
-    def __init__(self, path: str, output_key: str, num_threads: int | None = None):
+    def __init__(self, path: str, output_key: str, num_threads: int | None = None, embeddings: bool = False):
         self._path = path
         self._output_key = output_key
+        self._embeddings = embeddings
         self._num_threads = num_threads
         self._local = threading.local()
         self._runner()  # fail at load time, not on the first clip
@@ -135,14 +172,13 @@ class TfliteClassifier:
         return dict(self._local.zero_states)
 
     def logits(self, clips: np.ndarray, states: States | None = None) -> tuple[np.ndarray, States]:
-        logits, _, states = self.logits_at(clips, (), states)
-        return logits, states
+        prediction = self.predict(clips, (), states)
+        return prediction.logits, prediction.states
 
-    def logits_at(
-        self, clips: np.ndarray, frames: Sequence[int], states: States | None = None
-    ) -> tuple[np.ndarray, list[np.ndarray], States]:
-        """As `StreamClassifier.logits_at`."""
+    def predict(self, clips: np.ndarray, frames: Sequence[int] = (), states: States | None = None) -> Prediction:
+        """As `StreamClassifier.predict`."""
         runner = self._runner()
+        before = states
         states = dict(states if states is not None else self._local.zero_states)
         inputs = np.ascontiguousarray(clips, dtype=np.float32)
         wanted, at_frames = set(frames), {}
@@ -152,7 +188,8 @@ class TfliteClassifier:
             states = outputs
             if t in wanted:
                 at_frames[t] = np.array(logits)
-        return logits, [at_frames[t] for t in frames], states
+        pooled = clip_features(before, states) if self._embeddings else None
+        return Prediction(logits, [at_frames[t] for t in frames], states, pooled)
 
 
 CLASSIFIERS = {"base": BaseClassifier, "stream": StreamClassifier, "tflite": TfliteClassifier}
@@ -167,5 +204,7 @@ def _load_savedmodel(path: str):
         raise ModelError(f"cannot load the SavedModel in {path}: {exc}") from exc
 
 
-def load_classifier(path: str, signature: ServingSignature):
-    return CLASSIFIERS[signature.kind](path, signature.output_key)
+def load_classifier(path: str, signature: ServingSignature, embeddings: bool = False):
+    """The classifier of the model's form; with `embeddings`, one whose `predict` also gives pooled features (the
+    launcher has refused a model without them: `ServingSignature.embedding_dim`)."""
+    return CLASSIFIERS[signature.kind](path, signature.output_key, embeddings=embeddings)

@@ -18,6 +18,8 @@ import dataclasses
 import uuid
 from collections.abc import Callable
 
+from vidlabel.movinet import features
+
 CALL_OPS = ("StatefulPartitionedCall", "PartitionedCall")
 XLA_MUST_COMPILE = "_XlaMustCompile"
 
@@ -73,16 +75,20 @@ class _DepthwiseConv:
     padding: str
 
 
-def fast_serving_function(serving_fn) -> tuple[Callable, int]:
+def fast_serving_function(serving_fn, features_of: str | None = None, rewrite: bool = True) -> tuple[Callable, int]:
     """The SavedModel signature `serving_fn`, frozen and with its depthwise `Conv3D`s rewritten: a function of the
     same input returning the same dict of outputs, and how many convolutions it rewrote (0: the model has none,
-    e.g. a causal (2+1)D network, and the function is the frozen original)."""
+    e.g. a causal (2+1)D network, and the function is the frozen original). `rewrite=False`: frozen only (GPU).
+
+    `features_of` (the logits' output key): the dict also holds `features.FEATURES_KEY`, the pooled features
+    [B, C] the classifier head reads (`features.pooled_feature_tensor`; ModelError when the graph has none). Frozen
+    node names survive the rewrite, so the tensor found in the frozen graph is one more fetch of the pruned one."""
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     frozen = convert_variables_to_constants_v2(serving_fn)
     graph_def = frozen.graph.as_graph_def()
-    convs = _find_depthwise_convs(graph_def)
+    convs = _find_depthwise_convs(graph_def) if rewrite else []
     library = {f.signature.name: f for f in graph_def.library.function}
     replacements = {}
     for conv in convs:
@@ -109,12 +115,25 @@ def fast_serving_function(serving_fn) -> tuple[Callable, int]:
     input_names = [t.name for t in frozen.inputs]
     # Freezing keeps the outputs in order but not the signature's dict of names.
     output_names = tf.nest.pack_sequence_as(serving_fn.structured_outputs, [t.name for t in frozen.outputs])
+    channels = None
+    if features_of is not None:
+        logits = frozen.graph.get_tensor_by_name(output_names[features_of])
+        tensor, channels = features.pooled_feature_tensor(logits, library)
+        output_names[features.FEATURES_KEY] = tensor.name
     wrapped = tf.compat.v1.wrap_function(lambda: tf.graph_util.import_graph_def(graph_def, name=""), [])
     pruned = wrapped.prune(
         feeds=[wrapped.graph.get_tensor_by_name(n) for n in input_names],
         fetches=tf.nest.map_structure(wrapped.graph.get_tensor_by_name, output_names),
     )
-    return pruned, len(convs)
+    if channels is None:
+        return pruned, len(convs)
+
+    def with_features(*args, **kwargs):
+        outputs = dict(pruned(*args, **kwargs))
+        outputs[features.FEATURES_KEY] = tf.reshape(outputs[features.FEATURES_KEY], [-1, channels])
+        return outputs
+
+    return with_features, len(convs)
 
 
 def _conv3d_ops(graph_def):

@@ -123,12 +123,13 @@ def published_signature(model: str) -> ServingSignature:
     published = published_model(model)
     if published is None:
         raise ModelError(f"--model {model}: not a published model")
+    variant = MOVINET_VARIANTS[published.variant]
     if published.tflite:
-        side = MOVINET_VARIANTS[published.variant].resolution
-        return ServingSignature("tflite", (1, 1, side, side, 3), "logits", 600)
+        side = variant.resolution
+        return ServingSignature("tflite", (1, 1, side, side, 3), "logits", 600, variant.embedding_dim)
     if published.mode == "stream":
-        return ServingSignature("stream", (None, 1, None, None, 3), "logits", 600)
-    return ServingSignature("base", (None, None, None, None, 3), "classifier_head", 600)
+        return ServingSignature("stream", (None, 1, None, None, 3), "logits", 600, variant.embedding_dim)
+    return ServingSignature("base", (None, None, None, None, 3), "classifier_head", 600, variant.embedding_dim)
 
 
 def tflite_url(url: str) -> str:

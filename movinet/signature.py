@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from typing import NamedTuple
 
+from vidlabel.movinet.features import STREAM_POOL_SUM
 from vidlabel.movinet.metadata import METADATA_FILE
 from vidlabel.transforms.errors import ModelError
 
@@ -30,6 +31,8 @@ class ServingSignature(NamedTuple):
     input_shape: tuple  # [B, T, H, W, 3]; None where dynamic
     output_key: str  # the output holding the logits
     num_classes: int
+    # The pooled features' size (`features.py`; A0: 480), None where the model has no MoViNet head to read them.
+    embedding_dim: int | None = None
 
 
 def read_signature(path: str, output_key: str | None = None) -> ServingSignature:
@@ -48,7 +51,9 @@ def read_signature(path: str, output_key: str | None = None) -> ServingSignature
     try:
         with open(os.path.join(path, "saved_model.pb"), "rb") as f:
             saved_model.ParseFromString(f.read())
-        tf.train.load_checkpoint(os.path.join(path, "variables", "variables")).get_variable_to_shape_map()
+        variable_shapes = tf.train.load_checkpoint(
+            os.path.join(path, "variables", "variables")
+        ).get_variable_to_shape_map()
     except Exception as exc:
         raise ModelError(f"cannot load the SavedModel in {path}: {type(exc).__name__}: {exc}") from exc
     signatures = saved_model.meta_graphs[0].signature_def if saved_model.meta_graphs else {}
@@ -67,7 +72,10 @@ def read_signature(path: str, output_key: str | None = None) -> ServingSignature
 
     inputs = {name: shape(info) for name, info in signature.inputs.items()}
     outputs = {name: shape(info) for name, info in signature.outputs.items()}
-    return _describe(path, kind, inputs, outputs, output_key)
+    described = _describe(path, kind, inputs, outputs, output_key)
+    if kind == "base":
+        return described._replace(embedding_dim=_head_input_size(variable_shapes.values(), described.num_classes))
+    return described
 
 
 def _read_tflite_signature(path: str, output_key: str | None) -> ServingSignature:
@@ -92,7 +100,18 @@ def _describe(path: str, kind: str, inputs: dict, outputs: dict, output_key: str
     num_classes = outputs[key][-1] if outputs[key] else None
     if not num_classes:
         raise ModelError(f"{path}: the output '{key}' has no fixed number of classes ({outputs[key]})")
-    return ServingSignature(kind, tuple(inputs[INPUT_KEY]), key, int(num_classes))
+    pool = inputs.get(STREAM_POOL_SUM) if kind != "base" else None
+    return ServingSignature(kind, tuple(inputs[INPUT_KEY]), key, int(num_classes), int(pool[-1]) if pool else None)
+
+
+def _head_input_size(kernel_shapes, num_classes: int) -> int | None:
+    """A base model's pooled-feature size, from its variables' shapes: MoViNet's classifier head is two 1x1
+    convolutions, C -> H (the head projection) -> num_classes, so C is the input size of the 1x1 kernel whose output
+    size is the input size of the 1x1 kernel that outputs the classes. None unless exactly one such C."""
+    pointwise = [tuple(shape) for shape in kernel_shapes if len(shape) in (4, 5) and all(d == 1 for d in shape[:-2])]
+    hidden = {shape[-2] for shape in pointwise if shape[-1] == num_classes}
+    sizes = {shape[-2] for shape in pointwise if shape[-1] in hidden}
+    return sizes.pop() if len(sizes) == 1 else None
 
 
 def _logits_key(outputs: dict, local_dir: str) -> str:

@@ -7,19 +7,21 @@ from typing import NamedTuple
 
 
 class VariantSpec(NamedTuple):
-    """What a MoViNet variant expects: frames per second and square input resolution (Model Garden's eval setup)."""
+    """What a MoViNet variant expects: frames per second and square input resolution (Model Garden's eval setup),
+    and the size of its pooled features, the embedding (Model Garden's `HeadSpec.project_filters`)."""
 
     fps: float
     resolution: int
+    embedding_dim: int
 
 
 MOVINET_VARIANTS = {
-    "a0": VariantSpec(fps=5, resolution=172),
-    "a1": VariantSpec(fps=5, resolution=172),
-    "a2": VariantSpec(fps=5, resolution=224),
-    "a3": VariantSpec(fps=12, resolution=256),
-    "a4": VariantSpec(fps=8, resolution=290),
-    "a5": VariantSpec(fps=12, resolution=320),
+    "a0": VariantSpec(fps=5, resolution=172, embedding_dim=480),
+    "a1": VariantSpec(fps=5, resolution=172, embedding_dim=600),
+    "a2": VariantSpec(fps=5, resolution=224, embedding_dim=640),
+    "a3": VariantSpec(fps=12, resolution=256, embedding_dim=744),
+    "a4": VariantSpec(fps=8, resolution=290, embedding_dim=856),
+    "a5": VariantSpec(fps=12, resolution=320, embedding_dim=992),
 }
 MODES = ("base", "stream")  # the network: 3D convolutions over a whole clip, or causal with states carried
 

@@ -54,6 +54,9 @@ COMMANDS = {
         "vidlabel.pipeline.commands.export_annotations",
         "write a result's labels and shots as Video Intelligence API JSON, one file per video",
     ),
+    "search": Command(
+        "vidlabel.pipeline.commands.search", "the clips nearest a clip or a new video, by embedding (--embeddings)"
+    ),
 }
 USAGE = "usage: vidlabel COMMAND [flags]   (vidlabel COMMAND --help)\n\ncommands:\n" + "".join(
     f"  {name:<{max(map(len, COMMANDS))}} {command.summary}\n" for name, command in COMMANDS.items()
@@ -211,6 +214,8 @@ def run_record(plan: JobPlan, options: PipelineOptions, started, videos, shot_ur
             "kind": plan.signature.kind,
             "sha256": plan.labelling["model_sha256"],
         },
+        # --embeddings: their size and the model that made them (embeddings of different models do not compare).
+        "embeddings": {"dim": plan.signature.embedding_dim, "model": plan.model_name} if plan.embeddings else None,
         "labelling": plan.labelling,
         "options": json.loads(json.dumps(options.get_all_options(drop_default=True), default=str)),
         "counts": {

@@ -12,7 +12,8 @@ The tables go to the run's staging folder; the launcher publishes them once the 
 
 Decoding, scoring and writing prediction rows fuse into one stage, so clips stream through it one batch at a time
 and are never gathered across an archive. Per video and per shot only small records cross a shuffle: a video's
-facts, a partial sum of its (or its shot's) clip probabilities that becomes its top k (`rows.WeightedTopK`), and
+facts, a partial sum of its (or its shot's) clip probabilities (and embeddings) that becomes its top k (and
+embedding, `rows.ClipAverage`), and
 the few labels per clip at or above --min_score that become its label segments (`rows.LabelSegments`).
 """
 
@@ -60,6 +61,7 @@ class LabelVideos(beam.PTransform):
             model_name=plan.model_name,
             carry_states=plan.carry_states,
             frame_labels=plan.frame_labels,
+            embeddings=plan.embeddings,
         )
 
         decoded = files | "DecodeClips" >> beam.ParDo(DecodeClips(plan.clip_spec, plan.decode_limits)).with_outputs(
@@ -69,56 +71,53 @@ class LabelVideos(beam.PTransform):
         scored = decoded.clips | "ScoreClips" >> RunInference(handler)
 
         predictions = scored | "ToPredictionRows" >> beam.Map(
-            lambda r: rows.prediction_row(r.example, r.inference.probabilities, ctx)
+            lambda r: rows.prediction_row(r.example, r.inference, ctx)
         )
         frame_labels = scored | "ToFrameLabelRows" >> beam.FlatMap(
             lambda r: rows.frame_label_rows(r.example, r.inference, ctx)
         )
-        video_top_k = (
+        video_average = (
             scored
             | "WeighByClipDuration"
-            >> beam.Map(
-                lambda r: (r.example.video_uri, (r.example.end_s - r.example.start_s, r.inference.probabilities))
-            )
-            | "TopKOfClipAverage" >> beam.CombinePerKey(rows.WeightedTopK(ctx.labels, ctx.top_k))
+            >> beam.Map(lambda r: (r.example.video_uri, (r.example.end_s - r.example.start_s, r.inference)))
+            | "AverageOfClips" >> beam.CombinePerKey(rows.ClipAverage(ctx.labels, ctx.top_k))
         )
         videos = (
             {
                 "file": files | "KeyFileByUri" >> beam.Map(lambda file: (file.uri, file)),
                 "info": decoded[VIDEO_INFO] | "KeyInfoByUri" >> beam.Map(lambda info: (info.video_uri, info)),
                 "error": decoded[VIDEO_ERROR] | "KeyErrorByUri" >> beam.Map(lambda err: (err.video_uri, err)),
-                "top_k": video_top_k,
+                "average": video_average,
             }
             | "JoinPerVideo" >> beam.CoGroupByKey()
             | "ToVideoRows"
             >> beam.MapTuple(
                 lambda uri, g: rows.video_row(
-                    _only(g["file"]), _only(g["info"]), _only(g["error"]), _only(g["top_k"]), ctx
+                    _only(g["file"]), _only(g["info"]), _only(g["error"]), _only(g["average"]), ctx
                 )
             )
         )
-        shot_top_k = (
+        shot_average = (
             scored
             | "WeighBySecondsOfShot"
             >> beam.FlatMap(
                 lambda r: (
-                    ((r.example.video_uri, shot), (seconds, r.inference.probabilities))
-                    for shot, seconds in r.example.shot_seconds
+                    ((r.example.video_uri, shot), (seconds, r.inference)) for shot, seconds in r.example.shot_seconds
                 )
             )
-            | "TopKOfShot" >> beam.CombinePerKey(rows.WeightedTopK(ctx.labels, ctx.top_k))
+            | "AverageOfShotClips" >> beam.CombinePerKey(rows.ClipAverage(ctx.labels, ctx.top_k))
         )
         shots = (
             {
                 "shot": decoded[VIDEO_INFO]
                 | "KeyShotsByUriAndIndex"
                 >> beam.FlatMap(lambda info: (((info.video_uri, s.shot_index), s) for s in info.shots)),
-                "top_k": shot_top_k,
+                "average": shot_average,
             }
             | "JoinPerShot" >> beam.CoGroupByKey()
             | "ToShotRows"
             >> beam.FlatMapTuple(
-                lambda key, g: [rows.shot_row(key[0], shot, _only(g["top_k"]), ctx) for shot in g["shot"]]
+                lambda key, g: [rows.shot_row(key[0], shot, _only(g["average"]), ctx) for shot in g["shot"]]
             )
         )
         segments = (

@@ -136,6 +136,14 @@ class VidlabelOptions(PipelineOptions):
             "prediction the model makes at each whole second of the clip (--stream_states says from which frames).",
         )
         parser.add_argument(
+            "--embeddings",
+            action="store_true",
+            default=False,
+            help="Also write each clip's embedding (the backbone's pooled features before the classifier head, "
+            "L2-normalised; A0: 480 numbers) in the predictions table, and each video's and shot's mean, for "
+            "`vidlabel search` and `vidlabel train-head`. Every model form gives them.",
+        )
+        parser.add_argument(
             "--decode_timeout_seconds",
             type=float,
             default=DecodeLimits().timeout_s,

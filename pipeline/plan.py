@@ -47,6 +47,7 @@ class JobPlan(NamedTuple):
     all_scores: bool
     min_score: float  # the segments table's threshold
     frame_labels: bool  # stream models: the per-second frame_labels table
+    embeddings: bool  # clip, video and shot embeddings (`movinet/features.py`)
     batch_size: int
     run_id: str
     labelling: dict  # everything a row depends on besides the video: model and labels hashes, clip settings
@@ -155,6 +156,7 @@ def plan_job(options: PipelineOptions) -> JobPlan:
         all_scores=opts.all_scores,
         min_score=opts.min_score,
         frame_labels=opts.frame_labels,
+        embeddings=opts.embeddings,
         batch_size=opts.batch_size,
         run_id=run_id,
         labelling=labelling,
@@ -200,6 +202,7 @@ def labelling_settings(model: ModelPlan, spec: ClipSpec, top_k: int, opts: Vidla
         "stream_states": opts.stream_states,
         "min_score": opts.min_score,
         "frame_labels": opts.frame_labels,
+        "embeddings": opts.embeddings,
     }
 
 
@@ -325,6 +328,12 @@ def plan_model(opts: VidlabelOptions, dry_run: bool, notes: list[str]) -> ModelP
             "base model, which predicts once per clip (use a stream model such as a0-stream, or a shorter "
             "--clip_seconds for finer rows in the predictions table)"
         )
+    if opts.embeddings and signature.embedding_dim is None:
+        raise UsageError(
+            f"--embeddings reads the pooled features MoViNet's classifier head takes, and {opts.model} has no such "
+            "head (use a MoViNet exported by Model Garden, vidlabel export-model or vidlabel finetune, or leave "
+            "--embeddings off)"
+        )
     return ModelPlan(located, signature, labels)
 
 
@@ -351,7 +360,7 @@ OUTPUT_SETTINGS = ("all_scores",)
 # Settings newer than some results, with the value that stands for what an older vidlabel did. ANY_VALUE: the older
 # version wrote none of the output the setting shapes (no segments before 0.5), so any value extends its result.
 ANY_VALUE = object()
-SETTINGS_ADDED = {"windows": "fixed", "min_score": ANY_VALUE, "frame_labels": False}
+SETTINGS_ADDED = {"windows": "fixed", "min_score": ANY_VALUE, "frame_labels": False, "embeddings": False}
 
 
 def check_same_labelling(previous_record: dict, labelling: dict, output: str) -> None:

@@ -32,7 +32,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from vidlabel.transforms import schema
 from vidlabel.transforms.errors import UsageError
-from vidlabel.transforms.storage import has_scheme
+from vidlabel.transforms.storage import escape_glob, has_scheme
 
 RUN_RECORD = "run.json"
 RUN_LOG = "run.log"  # what the run's processes wrote to their stderr (`console.py`)
@@ -199,6 +199,23 @@ def failed_log_path(plan: OutputPlan) -> str | None:
     """Where a failed run's log is kept until the next success: beside the run folders of a local OUTPUT; for a
     gs:// OUTPUT it stays in the local temp folder (None)."""
     return None if has_scheme(plan.output) else f"{plan.staging}.log"
+
+
+def result_folder(output: str) -> str:
+    """The folder of OUTPUT's published result; a local link is resolved once, so a run that publishes meanwhile
+    cannot mix two results into one export or one search."""
+    remote = has_scheme(output)
+    if not remote and not os.path.exists(output):
+        raise UsageError(f"{output} does not exist; give the --output folder of a finished `vidlabel run`")
+    folder = output.rstrip("/") if remote else os.path.realpath(output)
+    has_record = FileSystems.exists(f"{folder}/{RUN_RECORD}")
+    if not has_record or "videos" not in result_tables(escape_glob(folder)):
+        missing = RUN_RECORD if not has_record else "videos-*.parquet"
+        raise UsageError(
+            f"{output} is not a vidlabel result (it has no {missing}); give the --output folder of a finished "
+            "`vidlabel run` (a run still publishing to gs:// has no run.json yet: try again when it has)"
+        )
+    return folder
 
 
 def result_tables(folder: str) -> tuple[str, ...]:

@@ -12,7 +12,7 @@ from conftest import KINETICS_LABELS, SMALL, vidlabel
 
 def test_exported_folder_has_the_published_interface_and_metadata(small_model):
     signature = movinet.read_signature(str(small_model))
-    assert signature == ("base", (None, None, None, None, 3), "classifier_head", 600)
+    assert signature == ("base", (None, None, None, None, 3), "classifier_head", 600, 480)  # 480: A0's embedding
     metadata = json.loads((small_model / "vidlabel.json").read_text())
     assert metadata == {
         "variant": "a0",

@@ -136,7 +136,7 @@ def test_summary_is_printed(run_output):
 def test_handler_contract_and_mixed_shape_batches(small_model):
     """[B, C] probabilities per clip, in input order; a short tail clip in the same batch is scored on its own."""
     signature = movinet.read_signature(str(small_model))
-    assert signature == ("base", (None, None, None, None, 3), "classifier_head", 600)
+    assert signature == ("base", (None, None, None, None, 3), "classifier_head", 600, 480)
     handler = MovinetHandler(str(small_model), signature, max_batch_size=4, model_name="m")
     model = handler.load_model()
     rng = np.random.default_rng(0)

@@ -164,16 +164,18 @@ def test_a_result_written_by_vidlabel_0_2_is_extended_with_incremental(tmp_path,
     vidlabel("run", *flags)
     result = out.resolve()
     for path in result.glob("videos-*.parquet"):
-        table = pq.read_table(path).drop_columns(["stream_index", "pix_fmt", "bit_depth"])
+        table = pq.read_table(path).drop_columns(["stream_index", "pix_fmt", "bit_depth", "embedding"])
         codecs = ["libdav1d" if c == "av1" else c for c in table.column("codec").to_pylist()]
         table = table.set_column(table.schema.get_field_index("codec"), "codec", [codecs])
         pq.write_table(table, path)
+    for path in result.glob("predictions-*.parquet"):  # 0.6 added the embeddings
+        pq.write_table(pq.read_table(path).drop_columns(["embedding"]), path)
     for table in ("errors", "shots", "segments", "frame_labels"):  # as tables later versions add
         for path in result.glob(f"{table}-*.parquet"):
             path.unlink()
     record = json.loads((result / "run.json").read_text())
     del record["schema_version"]
-    for setting in ("windows", "min_score", "frame_labels"):  # settings 0.5 added
+    for setting in ("windows", "min_score", "frame_labels", "embeddings"):  # settings 0.5 and 0.6 added
         del record["labelling"][setting]
     (result / "run.json").write_text(json.dumps(record))
 
@@ -189,7 +191,7 @@ def test_a_result_written_by_vidlabel_0_2_is_extended_with_incremental(tmp_path,
     assert by_name["00-swimming_person.gif"][0] == "gif" and None not in by_name["00-swimming_person.gif"]
     assert duckdb.sql(f"select count(*) from '{out}/errors-*.parquet'").fetchall() == [(0,)]  # the table is back
     record = json.loads((out / "run.json").read_text())
-    assert record["schema_version"] == 3 and record["counts"]["kept_without_new_outputs"] == 2
+    assert record["schema_version"] == 4 and record["counts"]["kept_without_new_outputs"] == 2
     shots = duckdb.sql(f"select distinct video_uri from '{out}/shots-*.parquet'").fetchall()
     assert [uri.rsplit("/", 1)[-1] for (uri,) in shots] == ["00-swimming_person.gif"]  # kept videos have none
     assert_each_clip_once(out)

@@ -144,7 +144,7 @@ def test_frame_labels_are_the_stream_model_at_each_whole_second(shots_run, strea
     direct = {}
     for key, frames in clips:
         offsets = [offset for offset, _ in key.second_marks]
-        _, at_marks, _ = model.logits_at(model_input(frames[None]), offsets)
+        at_marks = model.predict(model_input(frames[None]), offsets).at_frames
         for (_, time_s), logits in zip(key.second_marks, at_marks):
             direct[time_s] = softmax(logits)[0]
     for time_s, top_k in rows:

@@ -20,13 +20,13 @@ REAL = (
 
 @pytest.fixture(scope="module")
 def real_output(lite_model, tmp_path_factory):
-    """Every table of one run of the TFLite stream model with --frame_labels; a low --min_score, since a model with
-    random weights spreads its probability over the 600 classes."""
+    """Every table of one run of the TFLite stream model with --frame_labels and --embeddings; a low --min_score,
+    since a model with random weights spreads its probability over the 600 classes."""
     root = tmp_path_factory.mktemp("sql")
     for name in REAL:
         shutil.copy(VIDEOS / name, root / name)
     out = root / "out"
-    flags = ("--model", lite_model, "--frame_labels", "--min_score", "0.002")
+    flags = ("--model", lite_model, "--frame_labels", "--embeddings", "--min_score", "0.002")
     vidlabel("run", *IN_PROCESS, "--input", root, "--output", out, *flags)
     return out
 

@@ -44,8 +44,9 @@ def test_the_three_forms_are_recognised(small_model, stream_model):
     assert movinet.read_signature(str(small_model)).kind == "base"
     stream = movinet.read_signature(str(stream_model))
     assert stream.kind == "stream" and stream.output_key == "logits" and stream.num_classes == 600
+    assert stream.embedding_dim == 480  # the head pool's state: A0's pooled features
     lite = movinet.read_signature(str(stream_model / "model.tflite"))
-    assert lite == ("tflite", (1, 1, 32, 32, 3), "logits", 600)
+    assert lite == ("tflite", (1, 1, 32, 32, 3), "logits", 600, 480)
 
 
 def test_stream_frame_by_frame_equals_the_whole_clip_at_once(stream_model):

@@ -10,6 +10,8 @@ model starts each clip from its initial states and reports the logits after the 
 `carry_states` (the tutorial's cumulative behaviour) a stream model instead carries its states from clip to clip
 through the whole video. With `frame_labels` a stream model also reports its prediction at each of the clip's
 `second_marks` (the frames at whole seconds), which costs nothing more: it predicts after every frame anyway.
+With `embeddings` every clip also gets its pooled features (`movinet/features.py`): from the frozen serving graph
+of a base model, from the states of a stream or TFLite model (with carried states, of the clip's own frames).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class MovinetHandler(ModelHandler[tuple, PredictionResult, Any]):
         model_name: str,
         carry_states: bool = False,
         frame_labels: bool = False,
+        embeddings: bool = False,
     ):
         super().__init__()
         if (carry_states or frame_labels) and signature.kind == "base":
@@ -56,9 +59,10 @@ class MovinetHandler(ModelHandler[tuple, PredictionResult, Any]):
         self._model_name = model_name
         self._carry_states = carry_states
         self._frame_labels = frame_labels
+        self._embeddings = embeddings
 
     def load_model(self):
-        model = load_classifier(fetch_model(self._model_uri), self._signature)
+        model = load_classifier(fetch_model(self._model_uri), self._signature, embeddings=self._embeddings)
         model.video_states = collections.OrderedDict()  # carry_states: the last states of recent videos
         return model
 
@@ -84,17 +88,18 @@ class MovinetHandler(ModelHandler[tuple, PredictionResult, Any]):
 
     def _score(self, model, keys: Sequence[ClipKey], inputs: np.ndarray, states=None) -> tuple[list[ClipScores], Any]:
         """ClipScores of clips of one shape, scored together, and the states after them (stream models)."""
-        if not self._frame_labels:
-            logits, states = model.logits(inputs, states)
-            return [ClipScores(p) for p in softmax(np.asarray(logits))], states
-        offsets = sorted({offset for key in keys for offset, _ in key.second_marks})
-        logits, at_offsets, states = model.logits_at(inputs, offsets, states)
-        by_offset = dict(zip(offsets, (softmax(np.asarray(a)) for a in at_offsets)))
+        offsets = sorted({offset for key in keys for offset, _ in key.second_marks}) if self._frame_labels else []
+        prediction = model.predict(inputs, offsets, states)
+        by_offset = dict(zip(offsets, (softmax(np.asarray(a)) for a in prediction.at_frames)))
         scores = [
-            ClipScores(p, tuple((time_s, by_offset[offset][b]) for offset, time_s in key.second_marks))
-            for b, (key, p) in enumerate(zip(keys, softmax(np.asarray(logits))))
+            ClipScores(
+                probabilities,
+                tuple((time_s, by_offset[offset][b]) for offset, time_s in key.second_marks) if by_offset else (),
+                None if prediction.features is None else prediction.features[b],
+            )
+            for b, (key, probabilities) in enumerate(zip(keys, softmax(np.asarray(prediction.logits))))
         ]
-        return scores, states
+        return scores, prediction.states
 
     def _score_carrying_states(self, key: ClipKey, clip: np.ndarray, model) -> PredictionResult:
         """Cumulative mode: a video's clips arrive in order on one worker (decoding and scoring are fused, with no

@@ -1,9 +1,10 @@
 """Step 4 of a video's path: turn scored clips, video facts and errors into rows of the tables in `schema.py`.
 
-Each builder emits exactly its schema's field names, in order (tests hold them to it). A video's own `top_k` is the
-average of its clips' probabilities weighted by clip duration, so a short tail clip counts for what it covers; a
-shot's is the average of the clips that show it, weighted by the seconds they show it (both `WeightedTopK`). A
-label's segments are the runs of consecutive clips where it scores at least --min_score (`LabelSegments`).
+Each builder emits exactly its schema's field names, in order (tests hold them to it). A video's own `top_k` (and
+`embedding`) is the average of its clips' probabilities (and embeddings) weighted by clip duration, so a short tail
+clip counts for what it covers; a shot's is the average of the clips that show it, weighted by the seconds they show
+it (both `ClipAverage`). A label's segments are the runs of consecutive clips where it scores at least --min_score
+(`LabelSegments`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import NamedTuple
 import apache_beam as beam
 import numpy as np
 
+from vidlabel.movinet.features import l2_normalised
 from vidlabel.transforms.types import ClipKey, ClipScores, ShotSpan, VideoError, VideoFile, VideoInfo
 
 
@@ -39,7 +41,7 @@ def top_k(probabilities: np.ndarray, labels: Sequence[str], k: int) -> list[dict
     return [{"label": labels[i], "score": float(probabilities[i])} for i in top_k_indices(probabilities, k)]
 
 
-def prediction_row(key: ClipKey, probabilities: np.ndarray, ctx: RowContext) -> dict:
+def prediction_row(key: ClipKey, scores: ClipScores, ctx: RowContext) -> dict:
     row = {
         "video_uri": key.video_uri,
         "clip_index": key.clip_index,
@@ -47,58 +49,75 @@ def prediction_row(key: ClipKey, probabilities: np.ndarray, ctx: RowContext) -> 
         "end_s": key.end_s,
         "start_frame": key.start_frame,
         "end_frame": key.end_frame,
-        "top_k": top_k(probabilities, ctx.labels, ctx.top_k),
-        "scores": probabilities.astype(np.float32).tolist() if ctx.all_scores else None,
+        "top_k": top_k(scores.probabilities, ctx.labels, ctx.top_k),
+        "scores": scores.probabilities.astype(np.float32).tolist() if ctx.all_scores else None,
+        "embedding": embedding_list(scores.embedding),
         "model": ctx.model,
         "run_id": ctx.run_id,
     }
     return row
 
 
-class WeightedTopK(beam.CombineFn):
-    """(weight in seconds, probabilities) per clip -> the k best classes of their weighted average: a video's `top_k`
-    (clip durations as weights) or a shot's (the seconds each clip shows of it).
+def embedding_list(embedding: np.ndarray | None) -> list[float] | None:
+    return None if embedding is None else np.asarray(embedding, np.float32).tolist()
+
+
+class Average(NamedTuple):
+    """A video's or shot's summary of its clips (`ClipAverage`)."""
+
+    top_k: list[dict]
+    embedding: list[float] | None  # None without --embeddings
+
+
+class ClipAverage(beam.CombineFn):
+    """(weight in seconds, ClipScores) per clip -> `Average`: the k best classes of the clips' weighted average
+    probabilities and, with --embeddings, their weighted average embedding, normalised: a video's (clip durations
+    as weights) or a shot's (the seconds each clip shows of it).
 
     As a CombineFn it is pre-combined where the clips are scored, and it ends in the k classes rather than the
     average: what crosses the shuffle is one partial sum per video or shot, sent as float32 (`compact`), and what is
-    joined into the table is k (label, score) pairs. Sending full class averages through two shuffles instead made
-    memory grow with the number of files.
+    joined into the table is k (label, score) pairs and one embedding. Sending full class averages through two
+    shuffles instead made memory grow with the number of files.
     """
 
     def __init__(self, labels: Sequence[str], k: int):
         self._labels, self._k = labels, k
 
     def create_accumulator(self):
-        return 0.0, None
+        return 0.0, None, None  # total weight, weighted sums of the probabilities and of the embeddings
 
     def add_input(self, acc, weighted):
-        total, weighted_sum = acc
-        weight, probabilities = weighted
-        contribution = np.asarray(probabilities, dtype=np.float64) * weight
-        return total + weight, contribution if weighted_sum is None else weighted_sum + contribution
+        weight, scores = weighted
+        contribution = (weight, np.asarray(scores.probabilities, np.float64) * weight, None)
+        if scores.embedding is not None:
+            contribution = (*contribution[:2], np.asarray(scores.embedding, np.float64) * weight)
+        return self.merge_accumulators([acc, contribution])
 
     def merge_accumulators(self, accumulators):
-        total, weighted_sum = 0.0, None
-        for t, s in accumulators:
-            total += t
-            if s is not None:
-                weighted_sum = s.astype(np.float64) if weighted_sum is None else weighted_sum + s
-        return total, weighted_sum
+        total, sums = 0.0, [None, None]
+        for weight, *partial in accumulators:
+            total += weight
+            for i, part in enumerate(partial):
+                if part is not None:
+                    sums[i] = part.astype(np.float64) if sums[i] is None else sums[i] + part
+        return total, *sums
 
     def compact(self, acc):
-        """Half the bytes on the wire; the sum stays float64 where it is added to (scores are float32 anyway)."""
-        total, weighted_sum = acc
-        return total, None if weighted_sum is None else weighted_sum.astype(np.float32)
+        """Half the bytes on the wire; the sums stay float64 where they are added to (scores are float32 anyway)."""
+        total, *sums = acc
+        return total, *(None if part is None else part.astype(np.float32) for part in sums)
 
     def extract_output(self, acc):
-        total, weighted_sum = acc
-        if weighted_sum is None:
+        total, probability_sum, embedding_sum = acc
+        if probability_sum is None:
             return None
-        return top_k(weighted_sum / total if total > 0 else weighted_sum, self._labels, self._k)
+        mean = probability_sum / total if total > 0 else probability_sum
+        embedding = None if embedding_sum is None else embedding_list(l2_normalised(embedding_sum))
+        return Average(top_k(mean, self._labels, self._k), embedding)
 
 
 def video_row(
-    file: VideoFile, info: VideoInfo | None, error: VideoError | None, best: list[dict] | None, ctx: RowContext
+    file: VideoFile, info: VideoInfo | None, error: VideoError | None, average: Average | None, ctx: RowContext
 ) -> dict:
     """The one row a file gets in the videos table, ok or not."""
     row = {
@@ -116,7 +135,8 @@ def video_row(
         "stream_index": info.stream_index if info else None,
         "num_frames": info.num_frames if info else None,
         "num_clips": info.num_clips if info else 0,
-        "top_k": best if error is None else None,
+        "top_k": average.top_k if error is None and average else None,
+        "embedding": average.embedding if error is None and average else None,
         "file_size": file.size,
         "file_modified": to_timestamp(file.modified_s),
         "model": ctx.model,
@@ -140,8 +160,8 @@ def error_row(error: VideoError, ctx: RowContext) -> dict:
     return row
 
 
-def shot_row(uri: str, shot: ShotSpan, best: list[dict] | None, ctx: RowContext) -> dict:
-    """A shot's row; `best` is None for a shot no sampled frame shows (shorter than one model frame)."""
+def shot_row(uri: str, shot: ShotSpan, average: Average | None, ctx: RowContext) -> dict:
+    """A shot's row; `average` is None for a shot no sampled frame shows (shorter than one model frame)."""
     row = {
         "video_uri": uri,
         "shot_index": shot.shot_index,
@@ -149,7 +169,8 @@ def shot_row(uri: str, shot: ShotSpan, best: list[dict] | None, ctx: RowContext)
         "end_s": shot.end_s,
         "start_frame": shot.start_frame,
         "end_frame": shot.end_frame,
-        "top_k": best,
+        "top_k": average.top_k if average else None,
+        "embedding": average.embedding if average else None,
         "model": ctx.model,
         "run_id": ctx.run_id,
     }

@@ -14,12 +14,16 @@ import pyarrow as pa
 
 # Written into run.json. 1: vidlabel 0.1-0.2 (no version recorded); 2: videos.stream_index, pix_fmt, bit_depth and
 # codec names (not decoder names). A newer version reads and extends older results (`incremental.upgraded`).
-# 3: the shots, segments and frame_labels tables.
-SCHEMA_VERSION = 3
+# 3: the shots, segments and frame_labels tables. 4: the embedding columns of predictions, videos and shots.
+SCHEMA_VERSION = 4
 # Columns of the videos table that version 2 added: null in the ok rows an older version wrote.
 VIDEO_COLUMNS_ADDED = ("stream_index", "pix_fmt", "bit_depth")
 
 TOP_K = pa.list_(pa.struct([("label", pa.string()), ("score", pa.float32())]))
+# --embeddings: the backbone's pooled features, L2-normalised (a clip's; a video's or shot's mean of its clips',
+# weighted as its top_k, normalised again). A plain list, so every table keeps one schema whatever the model: the
+# dimension is run.json's `embeddings.dim` (DuckDB: `embedding::FLOAT[dim]`). Null without --embeddings.
+EMBEDDING = pa.list_(pa.float32())
 
 PREDICTIONS = pa.schema(
     [
@@ -32,6 +36,7 @@ PREDICTIONS = pa.schema(
         ("top_k", TOP_K),
         # Full probability vector in classifier order; null unless --all_scores.
         ("scores", pa.list_(pa.float32())),
+        ("embedding", EMBEDDING),
         ("model", pa.string()),
         ("run_id", pa.string()),
     ]
@@ -57,6 +62,7 @@ VIDEOS = pa.schema(
         ("num_clips", pa.int32()),
         # Clip probabilities averaged with clip durations as weights, best first.
         ("top_k", TOP_K),
+        ("embedding", EMBEDDING),  # the clips' embeddings averaged as top_k, normalised
         # The version of the file that was labelled, as listed: --incremental relabels a file when either changes.
         ("file_size", pa.int64()),
         ("file_modified", pa.timestamp("us", tz="UTC")),
@@ -85,6 +91,7 @@ SHOTS = pa.schema(
         ("end_frame", pa.int64()),
         # The probabilities of the clips overlapping the shot, weighted by the seconds they overlap it, best first.
         ("top_k", TOP_K),
+        ("embedding", EMBEDDING),  # the clips' embeddings averaged as top_k, normalised
         ("model", pa.string()),
         ("run_id", pa.string()),
     ]

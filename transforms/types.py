@@ -66,6 +66,8 @@ class ClipScores(NamedTuple):
     probabilities: np.ndarray  # [num_classes], after the clip's last frame
     # (time in the video, probabilities) at the clip's `second_marks`: stream models with --frame_labels only.
     per_second: tuple[tuple[float, np.ndarray], ...] = ()
+    # --embeddings: the backbone's pooled features after the clip's last frame, L2-normalised, float32 [dim].
+    embedding: np.ndarray | None = None
 
 
 class VideoFile(NamedTuple):

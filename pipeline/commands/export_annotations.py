@@ -51,7 +51,6 @@ from collections.abc import Iterable
 
 import numpy as np
 import pyarrow.compute as pc
-from apache_beam.io.filesystems import FileSystems
 
 from vidlabel.pipeline import publish
 from vidlabel.transforms import storage
@@ -86,7 +85,7 @@ def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     if args.format not in FORMATS:
         raise UsageError(f"--format {args.format}: choose from {', '.join(FORMATS)}")
-    folder = result_folder(args.output)
+    folder = publish.result_folder(args.output)
     check_out(args.out, folder)
     tables = read_tables(folder)
     videos = tables.pop("videos")
@@ -100,23 +99,6 @@ def main(argv: list[str]) -> int:
         f"{os.path.join(args.out, INDEX)})" + (f"; {failed} failed video(s) have none" if failed else "")
     )
     return EXIT_OK
-
-
-def result_folder(output: str) -> str:
-    """The folder of OUTPUT's published result; a local link is resolved once, so a run that publishes meanwhile
-    cannot mix two results into one export."""
-    remote = storage.has_scheme(output)
-    if not remote and not os.path.exists(output):
-        raise UsageError(f"{output} does not exist; give the --output folder of a finished `vidlabel run`")
-    folder = output.rstrip("/") if remote else os.path.realpath(output)
-    has_record = FileSystems.exists(f"{folder}/{publish.RUN_RECORD}")
-    if not has_record or "videos" not in publish.result_tables(storage.escape_glob(folder)):
-        missing = publish.RUN_RECORD if not has_record else "videos-*.parquet"
-        raise UsageError(
-            f"{output} is not a vidlabel result (it has no {missing}); give the --output folder of a finished "
-            "`vidlabel run` (a run still publishing to gs:// has no run.json yet: try again when it has)"
-        )
-    return folder
 
 
 def check_out(out: str, folder: str) -> None:

@@ -29,3 +29,15 @@ def test_unknown_command_no_command_help_and_version(capsys):
     assert cli.main([]) == 2 and capsys.readouterr().out == cli.USAGE
     assert cli.main(["--help"]) == 0 and capsys.readouterr().out == cli.USAGE
     assert cli.main(["--version"]) == 0 and capsys.readouterr().out == f"vidlabel {__version__}\n"
+
+
+def test_embeddings_from_a_model_without_a_movinet_head_are_refused_before_any_work(tiny_base_model, tmp_path, capsys):
+    labels = tmp_path / "labels.txt"
+    labels.write_text("run\njump\nswim\nsit\n")
+    (tmp_path / "videos").mkdir()
+    (tmp_path / "videos" / "a.mp4").write_bytes(b"listed, never opened")
+    out = tmp_path / "out"
+    flags = ["--model", tiny_base_model, "--label_file", str(labels), "--embeddings"]
+    assert cli.main(["run", "--input", str(tmp_path / "videos"), "--output", str(out), *flags]) == 2
+    assert "--embeddings reads the pooled features MoViNet's classifier head takes" in capsys.readouterr().err
+    assert not out.exists()

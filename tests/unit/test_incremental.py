@@ -64,15 +64,16 @@ def test_only_files_the_result_holds_replace_published_rows():
 
 
 def test_keep_unchanged_keeps_every_published_row_but_those_of_files_relabelled(tmp_path):
-    """A result written by vidlabel 0.2 (old videos columns, no errors table): on a real runner the rows of
-    /v/b.mp4 go, the others come back in this version's schema, and the missing table is empty."""
+    """A result written by vidlabel 0.2 (old videos columns, no errors table, no embeddings): on a real runner the
+    rows of /v/b.mp4 go, the others come back in this version's schema, and the missing table is empty."""
     old_schema = pa.schema([f for f in schema.VIDEOS if f.name not in schema.VIDEO_COLUMNS_ADDED])
     videos = [old_video_row("/v/a.mp4", "libdav1d"), old_video_row("/v/b.mp4", "h264")]
     pq.write_table(pa.Table.from_pylist(videos, schema=old_schema), tmp_path / "videos-00000-of-00001.parquet")
     clip = {"clip_index": 0, "start_s": 0.0, "end_s": 1.0, "start_frame": 0, "end_frame": 4, "top_k": None}
     clip = {**clip, "scores": None, "model": "m", "run_id": "old"}
     predictions = [{"video_uri": uri, **clip} for uri in ("/v/a.mp4", "/v/b.mp4", "/v/b.mp4")]
-    table = pa.Table.from_pylist(predictions, schema=schema.PREDICTIONS)
+    old_predictions = pa.schema([f for f in schema.PREDICTIONS if f.name != "embedding"])  # before 0.6
+    table = pa.Table.from_pylist(predictions, schema=old_predictions)
     pq.write_table(table.slice(0, 2), tmp_path / "predictions-00000-of-00002.parquet")
     pq.write_table(table.slice(2), tmp_path / "predictions-00001-of-00002.parquet")
     replaced = tmp_path / "run" / incremental.REPLACED_URIS  # as the launcher writes it in the run's folder
@@ -83,5 +84,5 @@ def test_keep_unchanged_keeps_every_published_row_but_those_of_files_relabelled(
         kept = p | incremental.KeepUnchanged(str(tmp_path) + "/", ("videos", "predictions"), str(replaced))
         upgraded_a = {name: {**videos[0], "codec": "av1"}.get(name) for name in schema.VIDEOS.names}
         assert_that(kept["videos"], equal_to([upgraded_a]), label="Videos")
-        assert_that(kept["predictions"], equal_to([predictions[0]]), label="Predictions")
+        assert_that(kept["predictions"], equal_to([{**predictions[0], "embedding": None}]), label="Predictions")
         assert_that(kept["errors"], equal_to([]), label="Errors")

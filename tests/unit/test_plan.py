@@ -60,10 +60,10 @@ def test_incremental_runs_must_label_the_same_way_but_may_add_outputs():
         plan.check_same_labelling({"labelling": {**LABELLING, "fps": 12, "top_k": 3}}, LABELLING, "out")
 
 
-def test_incremental_compares_windows_min_score_and_frame_labels_and_reads_older_results_as_their_defaults():
-    new = {**LABELLING, "windows": "fixed", "min_score": 0.3, "frame_labels": False}
+def test_incremental_compares_windows_min_score_frame_labels_and_embeddings_reading_older_results_as_defaults():
+    new = {**LABELLING, "windows": "fixed", "min_score": 0.3, "frame_labels": False, "embeddings": False}
     plan.check_same_labelling({"labelling": new}, new, "out")
-    for setting, value in (("windows", "shots"), ("min_score", 0.5), ("frame_labels", True)):
+    for setting, value in (("windows", "shots"), ("min_score", 0.5), ("frame_labels", True), ("embeddings", True)):
         with pytest.raises(UsageError, match=rf"\({setting} differ\)"):
             plan.check_same_labelling({"labelling": new}, {**new, setting: value}, "out")
     # vidlabel 0.4 recorded none of them: it cut fixed windows, wrote no segments and no per-second labels
@@ -71,6 +71,9 @@ def test_incremental_compares_windows_min_score_and_frame_labels_and_reads_older
     plan.check_same_labelling({"labelling": LABELLING}, {**new, "min_score": 0.6}, "out")
     with pytest.raises(UsageError, match=r"\(frame_labels, windows differ\)"):
         plan.check_same_labelling({"labelling": LABELLING}, {**new, "windows": "shots", "frame_labels": True}, "out")
+    # vidlabel 0.5 wrote no embeddings
+    with pytest.raises(UsageError, match=r"\(embeddings differ\)"):
+        plan.check_same_labelling({"labelling": LABELLING}, {**new, "embeddings": True}, "out")
 
 
 def test_plan_incremental_labels_only_new_or_changed_files_of_a_published_result(tmp_path):

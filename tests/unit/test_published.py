@@ -63,9 +63,15 @@ def test_framework_mismatches_and_other_models_are_not_published(model):
 def test_metadata_and_signature_of_a_published_model_come_from_its_name():
     a3 = published.published_metadata(published.published_model("a3-stream"), "src")
     assert (a3.fps, a3.resolution, a3.clip_frames, a3.num_classes, a3.mode) == (12, 256, 120, 600, "stream")
-    assert published.published_signature("a2-base") == ("base", (None, None, None, None, 3), "classifier_head", 600)
-    assert published.published_signature("a2-stream") == ("stream", (None, 1, None, None, 3), "logits", 600)
-    assert published.published_signature("a1-stream-tflite") == ("tflite", (1, 1, 172, 172, 3), "logits", 600)
+    assert published.published_signature("a2-base") == (
+        "base",
+        (None, None, None, None, 3),
+        "classifier_head",
+        600,
+        640,
+    )
+    assert published.published_signature("a2-stream") == ("stream", (None, 1, None, None, 3), "logits", 600, 640)
+    assert published.published_signature("a1-stream-tflite") == ("tflite", (1, 1, 172, 172, 3), "logits", 600, 600)
     with pytest.raises(ModelError, match="--model my/model: not a published model"):
         published.published_signature("my/model")
 

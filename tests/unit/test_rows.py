@@ -39,22 +39,25 @@ def round_trip(rows_, table, tmp_path):
 
 def test_prediction_row_has_exactly_the_schema_fields_and_scores_only_with_all_scores(tmp_path):
     probabilities = np.array([0.1, 0.2, 0.6, 0.1], dtype=np.float32)
-    row = rows.prediction_row(KEY, probabilities, CTX)
+    row = rows.prediction_row(KEY, ClipScores(probabilities), CTX)
     assert list(row) == schema.PREDICTIONS.names
-    assert row["scores"] is None and [c["label"] for c in row["top_k"]] == ["swim", "jump"]
-    full = rows.prediction_row(KEY, probabilities, CTX._replace(all_scores=True))
+    assert row["scores"] is None and row["embedding"] is None and [c["label"] for c in row["top_k"]] == ["swim", "jump"]
+    embedding = np.array([0.6, 0.0, -0.8], dtype=np.float32)
+    full = rows.prediction_row(KEY, ClipScores(probabilities, embedding=embedding), CTX._replace(all_scores=True))
     [back] = round_trip([full], "predictions", tmp_path)
     assert back["scores"] == probabilities.tolist()  # float32 in, float32 column: the same numbers
+    assert back["embedding"] == embedding.tolist()
     assert (back["video_uri"], back["clip_index"], back["end_frame"], back["run_id"]) == ("/v/a.mp4", 1, 99, CTX.run_id)
 
 
 def test_video_rows_ok_and_error_have_exactly_the_schema_fields(tmp_path):
     best = [{"label": "run", "score": 0.5}]
-    ok = rows.video_row(FILE, INFO, None, best, CTX)
+    ok = rows.video_row(FILE, INFO, None, rows.Average(best, [1.0, 0.0]), CTX)
     failed = rows.video_row(VideoFile("/v/b.mp4", 0, None), None, ERROR, None, CTX)
     assert list(ok) == list(failed) == schema.VIDEOS.names
     back_ok, back_failed = round_trip([ok, failed], "videos", tmp_path)
     assert back_ok["status"] == "ok" and back_ok["error"] is None and back_ok["top_k"] == best
+    assert back_ok["embedding"] == [1.0, 0.0] and back_failed["embedding"] is None
     assert (back_ok["codec"], back_ok["num_clips"], back_ok["file_size"]) == ("h264", 3, 1234)
     assert back_ok["file_modified"] == datetime.datetime(2023, 11, 14, 22, 13, 20, 250000, tzinfo=datetime.timezone.utc)
     assert back_failed["status"] == "error" and back_failed["error"] == "not a video"
@@ -73,37 +76,45 @@ def test_timestamps_are_utc_at_microsecond_precision():
     assert rows.to_timestamp(86400.5).isoformat() == "1970-01-02T00:00:00.500000+00:00"
 
 
-def test_video_top_k_weights_clips_by_duration_on_a_runner():
+def test_video_top_k_and_embedding_weight_clips_by_duration_on_a_runner():
     """A 4 s clip certain of "run" and a 1 s tail clip certain of "sit" average to run 0.8, sit 0.2: the tail
-    counts for the second it covers, not for half the video."""
+    counts for the second it covers, not for half the video. Their embeddings average the same way, normalised."""
+
+    def clip(probabilities, embedding=None):
+        return ClipScores(np.array(probabilities, np.float32), embedding=embedding)
+
+    x, y = np.array([1.0, 0.0], np.float32), np.array([0.0, 1.0], np.float32)
     clips = [
-        ("a", (4.0, np.array([1.0, 0.0, 0.0, 0.0], dtype=np.float32))),
-        ("a", (1.0, np.array([0.0, 0.0, 0.0, 1.0], dtype=np.float32))),
-        ("b", (2.0, np.array([0.0, 0.5, 0.5, 0.0], dtype=np.float32))),
+        ("a", (4.0, clip([1.0, 0.0, 0.0, 0.0], 3 * x))),  # unnormalised on purpose: the mean is normalised anyway
+        ("a", (1.0, clip([0.0, 0.0, 0.0, 1.0], 12 * y))),
+        ("b", (2.0, clip([0.0, 0.5, 0.5, 0.0]))),
     ]
 
     def check(found):
         found = dict(found)
         assert set(found) == {"a", "b"}
-        assert [(c["label"], round(c["score"], 6)) for c in found["a"]] == [("run", 0.8), ("sit", 0.2)]
-        assert [(c["label"], round(c["score"], 6)) for c in found["b"]] == [("jump", 0.5), ("swim", 0.5)]
+        assert [(c["label"], round(c["score"], 6)) for c in found["a"].top_k] == [("run", 0.8), ("sit", 0.2)]
+        assert found["a"].embedding == pytest.approx([0.7071068, 0.7071068])  # 4 x 3 against 1 x 12
+        assert [(c["label"], round(c["score"], 6)) for c in found["b"].top_k] == [("jump", 0.5), ("swim", 0.5)]
+        assert found["b"].embedding is None
 
     with TestPipeline(options=PipelineOptions(runner="FnApiRunner")) as p:
-        top = p | beam.Create(clips) | beam.CombinePerKey(rows.WeightedTopK(LABELS, 2))
+        top = p | beam.Create(clips) | beam.CombinePerKey(rows.ClipAverage(LABELS, 2))
         assert_that(top, check)
 
 
-def test_video_top_k_of_a_video_without_clips_is_none():
-    combine = rows.WeightedTopK(LABELS, 2)
+def test_video_average_of_a_video_without_clips_is_none():
+    combine = rows.ClipAverage(LABELS, 2)
     assert combine.extract_output(combine.merge_accumulators([combine.create_accumulator()])) is None
 
 
 def test_shot_and_frame_label_rows_have_exactly_the_schema_fields(tmp_path):
     shot = ShotSpan(shot_index=2, start_s=4.0, end_s=7.5, start_frame=100, end_frame=187)
     best = [{"label": "swim", "score": 0.75}]  # exact in float32
-    [back] = round_trip([rows.shot_row("/v/a.mp4", shot, best, CTX)], "shots", tmp_path)
+    [back] = round_trip([rows.shot_row("/v/a.mp4", shot, rows.Average(best, None), CTX)], "shots", tmp_path)
     assert list(back) == schema.SHOTS.names
     assert (back["shot_index"], back["start_s"], back["end_frame"], back["top_k"]) == (2, 4.0, 187, best)
+    assert back["embedding"] is None
     scores = ClipScores(np.array([0.1, 0.2, 0.6, 0.1]), per_second=((3.0, np.array([0.7, 0.1, 0.1, 0.1])),))
     [frame] = rows.frame_label_rows(KEY, scores, CTX)
     [back] = round_trip([frame], "frame_labels", tmp_path)

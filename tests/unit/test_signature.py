@@ -6,12 +6,14 @@ from vidlabel.movinet import ModelError, read_signature
 
 
 def test_a_base_model_is_described_by_its_serving_signature(tiny_base_model):
-    assert read_signature(tiny_base_model) == ("base", (None, None, None, None, 3), "classifier_head", 4)
+    # The tiny model has no MoViNet head: no embeddings.
+    assert read_signature(tiny_base_model) == ("base", (None, None, None, None, 3), "classifier_head", 4, None)
     assert read_signature(tiny_base_model, output_key="features") == (
         "base",
         (None, None, None, None, 3),
         "features",
         3,
+        None,
     )
     with pytest.raises(ModelError, match="no output named 'logits'"):
         read_signature(tiny_base_model, output_key="logits")
@@ -37,7 +39,7 @@ def test_a_stream_model_is_described_by_its_call_signature(tmp_path):
 
     module = Stream()
     tf.saved_model.save(module, str(tmp_path), signatures={"init_states": module.init_states, "call": module.call})
-    assert read_signature(str(tmp_path)) == ("stream", (None, 1, None, None, 3), "logits", 6)
+    assert read_signature(str(tmp_path)) == ("stream", (None, 1, None, None, 3), "logits", 6, None)
 
 
 def test_a_folder_that_is_not_a_saved_model_is_refused(tmp_path):

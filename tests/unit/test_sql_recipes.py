@@ -177,6 +177,54 @@ def check_first_start(output):
     assert run(output, "first_start", label=label) == expected
 
 
+def dot(a, b) -> float:
+    return sum(x * y for x, y in zip(a, b))
+
+
+def check_nearest_clips(output):
+    clips = [c for c in rows(output, "predictions") if c["embedding"] is not None]
+    assert clips
+    query = clips[0]  # the first clip of a video: $at_s at its start
+    others = [c for c in clips if c["video_uri"] != query["video_uri"]]
+    expected = sorted(
+        ((c["video_uri"], c["start_s"], c["end_s"], dot(c["embedding"], query["embedding"])) for c in others),
+        key=lambda r: (-r[3], r[0], r[1]),
+    )[:3]
+    got = run(output, "nearest_clips", video_uri=query["video_uri"], at_s=query["start_s"], top=3)
+    assert [r[:3] for r in got] == [r[:3] for r in expected]
+    assert [r[3] for r in got] == pytest.approx([r[3] for r in expected], abs=1e-5)
+
+
+def check_nearest_videos(output):
+    videos = [v for v in rows(output, "videos") if v["embedding"] is not None]
+    assert len(videos) > 1
+    query = videos[0]
+    expected = sorted(
+        (
+            (v["video_uri"], v["duration_s"], dot(v["embedding"], query["embedding"]))
+            for v in videos
+            if v["video_uri"] != query["video_uri"]
+        ),
+        key=lambda r: (-r[2], r[0]),
+    )
+    got = run(output, "nearest_videos", video_uri=query["video_uri"], top=10)
+    assert [r[:2] for r in got] == [r[:2] for r in expected]
+    assert [r[2] for r in got] == pytest.approx([r[2] for r in expected], abs=1e-5)
+
+
+def check_duplicate_pairs(output):
+    videos = sorted((v for v in rows(output, "videos") if v["embedding"] is not None), key=lambda v: v["video_uri"])
+    pairs = [
+        (a["video_uri"], b["video_uri"], dot(a["embedding"], b["embedding"]))
+        for i, a in enumerate(videos)
+        for b in videos[i + 1 :]
+    ]
+    threshold = sorted(p[2] for p in pairs)[len(pairs) // 2]  # about half the pairs pass
+    expected = sorted((p for p in pairs if p[2] >= threshold - 1e-6), key=lambda p: (-p[2], p[0], p[1]))
+    got = run(output, "duplicate_pairs", threshold=threshold - 1e-6)
+    assert [r[:2] for r in got] == [p[:2] for p in expected]
+
+
 CHECKS = {
     "longest_segments": check_longest_segments,
     "a_then_b": check_a_then_b,
@@ -186,6 +234,9 @@ CHECKS = {
     "label_changes": check_label_changes,
     "seconds_per_label": check_seconds_per_label,
     "first_start": check_first_start,
+    "nearest_clips": check_nearest_clips,
+    "nearest_videos": check_nearest_videos,
+    "duplicate_pairs": check_duplicate_pairs,
 }
 
 
@@ -202,11 +253,36 @@ def segment(uri, label, start_s, end_s, confidence, num_clips):
     return dict(video_uri=uri, label=label, start_s=start_s, end_s=end_s, confidence=confidence, num_clips=num_clips)
 
 
+THREE = "/archive/three.mp4"  # the same footage as ONE, re-encoded: nearly the same embedding
+A0_DIM = 480  # the recipes cast to A0's size
+
+
+def e(*values):
+    """An A0-sized embedding whose first numbers are `values`, the rest 0."""
+    return [*values, *[0.0] * (A0_DIM - len(values))]
+
+
+def clip(uri, start_s, embedding):
+    return dict(video_uri=uri, clip_index=int(start_s // 4), start_s=start_s, end_s=start_s + 4.0, embedding=embedding)
+
+
 HAND_WRITTEN = {
     "videos": [
-        {"video_uri": ONE, "status": "ok", "duration_s": 20.0, "num_clips": 5, "top_k": k(("juggling", 0.5))},
-        {"video_uri": TWO, "status": "ok", "duration_s": 12.5, "num_clips": 4, "top_k": k(("dancing", 0.6))},
+        {"video_uri": ONE, "status": "ok", "duration_s": 20.0, "num_clips": 5, "top_k": k(("juggling", 0.5))}
+        | {"embedding": e(0.6, 0.8, 0.0)},
+        {"video_uri": TWO, "status": "ok", "duration_s": 12.5, "num_clips": 4, "top_k": k(("dancing", 0.6))}
+        | {"embedding": e(0.0, 0.6, 0.8)},
+        {"video_uri": THREE, "status": "ok", "duration_s": 20.0, "num_clips": 5, "top_k": k(("juggling", 0.5))}
+        | {"embedding": e(0.64, 0.768, 0.0)},
         {"video_uri": BROKEN, "status": "error", "error": "no video stream"},
+    ],
+    "predictions": [
+        clip(ONE, 0.0, e(1.0, 0.0, 0.0)),
+        clip(ONE, 4.0, e(0.0, 1.0, 0.0)),
+        clip(TWO, 0.0, e(0.0, 0.6, 0.8)),
+        clip(TWO, 4.0, e(0.8, 0.0, 0.6)),
+        clip(THREE, 0.0, e(0.96, 0.28, 0.0)),
+        clip(THREE, 4.0, e(0.0, 0.96, 0.28)),
     ],
     "segments": [
         segment(ONE, "juggling", 0.0, 8.0, 0.75, 2),
@@ -275,3 +351,7 @@ def test_the_hand_written_answers_are_the_ones_meant(hand_written):
     assert run(hand_written, "label_changes")[1:] == [(TWO, 0.0, "dancing", None), (TWO, 5.0, "juggling", "dancing")]
     assert run(hand_written, "seconds_per_label")[0] == ("juggling", 2, 3, 19.0)
     assert run(hand_written, "first_start", label="juggling") == [(ONE, 0.0, 20.0), (TWO, 5.5, 12.5)]
+    nearest = run(hand_written, "nearest_clips", video_uri=ONE, at_s=1.0, top=2)
+    assert [r[:2] for r in nearest] == [(THREE, 0.0), (TWO, 4.0)]  # similarities 0.96, 0.8
+    assert [r[:2] for r in run(hand_written, "nearest_videos", video_uri=ONE, top=5)] == [(THREE, 20.0), (TWO, 12.5)]
+    assert [r[:2] for r in run(hand_written, "duplicate_pairs", threshold=0.95)] == [(ONE, THREE)]
