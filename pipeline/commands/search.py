@@ -110,20 +110,20 @@ def predictions_source(con, folder: str) -> tuple[str, dict]:
 
 def stored_clip(con, source: str, params: dict, path: str, at: float) -> Query:
     uri = storage.to_uri(path)
-    row = con.execute(
+    rows = con.execute(
         f"""SELECT embedding, start_s, end_s FROM {source}
             WHERE video_uri = $uri AND start_s <= $at AND $at <= end_s
             ORDER BY abs((start_s + end_s) / 2 - $at), start_s LIMIT 1""",
         {**params, "uri": uri, "at": at},
-    ).fetchone()
-    if row is None:
-        span = con.execute(
+    ).fetchall()
+    if not rows:
+        [span] = con.execute(
             f"SELECT min(start_s), max(end_s) FROM {source} WHERE video_uri = $uri", {**params, "uri": uri}
-        ).fetchone()
+        ).fetchall()
         if span[0] is None:
             raise UsageError(f"--like {path}: the result has no clip of {uri} (give the path as it was labelled)")
         raise UsageError(f"--at {at:g}: the clips of {uri} span {span[0]:g} to {span[1]:g} s")
-    embedding, start_s, end_s = row
+    [(embedding, start_s, end_s)] = rows
     if embedding is None:
         raise UsageError(f"--like {path}: its clips have no embedding (labelled before --embeddings was on)")
     return Query(np.asarray(embedding, np.float32), uri, f"{uri} {start_s:g}-{end_s:g} s")
@@ -161,7 +161,7 @@ def nearest(con, source: str, params: dict, query: Query, dim: int, top: int, le
     """The `top` clips with the highest cosine similarity to the query, as an Arrow table, best first. The lists are
     cast to arrays of the run's dimension for DuckDB's array functions (its list functions refuse a Parquet column
     holding any null list, even filtered out, as an error row's is)."""
-    return con.execute(
+    return con.sql(
         f"""SELECT video_uri, start_s, end_s,
                    array_inner_product(embedding::FLOAT[{dim:d}], $query::FLOAT[{dim:d}]) AS similarity,
                    list_transform(top_k, lambda x: x.label) AS labels
@@ -169,5 +169,5 @@ def nearest(con, source: str, params: dict, query: Query, dim: int, top: int, le
             WHERE embedding IS NOT NULL AND ($leave_out IS NULL OR video_uri <> $leave_out)
             ORDER BY similarity DESC, video_uri, start_s
             LIMIT $top""",
-        {**params, "query": query.embedding.tolist(), "leave_out": leave_out, "top": top},
+        params={**params, "query": query.embedding.tolist(), "leave_out": leave_out, "top": top},
     ).to_arrow_table()
