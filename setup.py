@@ -33,6 +33,7 @@ RUNTIME = [
     "ai-edge-litert>=2.0",  # LiteRT: runs the TFLite stream models (tf.lite.Interpreter is deprecated)
     "matplotlib>=3.8",  # `vidlabel plot`
     "duckdb>=1.1",  # the demo (and the commands that read the tables) query the Parquet result with it
+    "scikit-learn>=1.4",  # `vidlabel train-head`: logistic regression and cross-validation by video
     # tensorflow-hub 0.16 imports pkg_resources, which setuptools 81 removed.
     "setuptools>=70,<81",
 ]

@@ -43,7 +43,9 @@ DECODABLE = ("anet_clean_and_jerk_h264.mp4", "k400_arm_wrestling_h264.mp4", "mug
 
 
 def run(inputs, out, model, *flags) -> float:
-    shutil.rmtree(out, ignore_errors=True)
+    """Wall time of one `vidlabel run` into a fresh `out` (a result is a link to its run folder in `out.runs`)."""
+    out.unlink(missing_ok=True)
+    shutil.rmtree(out.with_name(out.name + ".runs"), ignore_errors=True)
     started = time.perf_counter()
     command = vidlabel_command("run", "--input", inputs, "--output", out, "--model", model, *flags)
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

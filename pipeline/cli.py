@@ -55,7 +55,14 @@ COMMANDS = {
         "write a result's labels and shots as Video Intelligence API JSON, one file per video",
     ),
     "search": Command(
-        "vidlabel.pipeline.commands.search", "the clips nearest a clip or a new video, by embedding (--embeddings)"
+        "vidlabel.pipeline.commands.search",
+        "the clips nearest a clip or a new video, or groups of duplicate videos, by embedding (--embeddings)",
+    ),
+    "train-head": Command(
+        "vidlabel.pipeline.commands.train_head", "learn labels of your own from a few example clips' embeddings"
+    ),
+    "apply-head": Command(
+        "vidlabel.pipeline.commands.apply_head", "write a train-head head's labels for every clip (custom_labels)"
     ),
 }
 USAGE = "usage: vidlabel COMMAND [flags]   (vidlabel COMMAND --help)\n\ncommands:\n" + "".join(

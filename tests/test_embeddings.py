@@ -4,13 +4,16 @@ models), videos and shots get the normalised duration-weighted means, all read b
 
 import json
 import os
+import pathlib
 import urllib.parse
 
+import av
 import duckdb
 import numpy as np
 import pytest
 
 from vidlabel.movinet.export import build_classifier
+from vidlabel.pipeline.commands import synth
 from vidlabel.transforms.clips import model_input
 from vidlabel.transforms.decode import DecodeClips
 from vidlabel.transforms.types import ClipSpec, VideoFile
@@ -120,15 +123,35 @@ def test_without_the_flag_the_columns_are_null_and_incremental_will_not_mix(lite
 HOSTILE = ("it's; DROP TABLE x; --.webm", b"caf\xe9 \xff.webm")  # a quote and a semicolon; bytes not UTF-8
 
 
+def copy_of(source, target, size=None, bars=0):
+    """`source` re-encoded as H.264 (another codec setting than the original's), scaled to `size` and/or with black
+    bars of `bars` rows above and below."""
+    with av.open(str(source)) as container:
+        stream = container.streams.video[0]
+        fps = stream.average_rate
+        frames = [
+            np.pad(
+                f.to_ndarray(format="rgb24", **(dict(zip(("width", "height"), size)) if size else {})),
+                ((bars, bars), (0, 0), (0, 0)),
+            )
+            for f in container.decode(stream)
+        ]
+    height, width = frames[0].shape[:2]
+    synth.write_video(str(target), frames, fps, width, height)
+
+
 @pytest.fixture(scope="module")
 def archive(lite_model, tmp_path_factory):
-    """A small archive labelled with --embeddings by the TFLite model: three shared videos, and the short bear clip
-    again under two hostile names (the same footage, so each is the others' nearest)."""
+    """A small archive labelled with --embeddings by the TFLite model: three shared videos, the short bear clip
+    again under two hostile names (the same footage, so each is the others' nearest), and two copies of the arm
+    wrestling video (half size; letterboxed)."""
     root = tmp_path_factory.mktemp("archive")
     videos = root / "videos"
     videos.mkdir()
     for name in ("k400_arm_wrestling_h264.mp4", "anet_clean_and_jerk_h264.mp4", "bear_vp9_161x121_odd.webm"):
         (videos / name).symlink_to(SHARED / "videos" / name)
+    copy_of(VIDEO, videos / "arm wrestling half.mp4", size=(170, 128))  # the original is 340x256
+    copy_of(VIDEO, videos / "arm wrestling letterboxed.mp4", bars=43)
     for name in HOSTILE:
         target = os.path.join(os.fsencode(videos) if isinstance(name, bytes) else str(videos), name)
         os.symlink(SHARED / "videos" / "bear_vp9_161x121_odd.webm", target)
@@ -183,3 +206,117 @@ def test_search_refuses_bad_flags_and_results_without_embeddings(archive, lite_m
     )
     refused = search(plain, "--like_file", videos / "bear_vp9_161x121_odd.webm", check=False)
     assert refused.returncode == 2 and "has no embeddings: label it with" in refused.stderr
+
+
+def test_duplicates_groups_copies_and_leaves_distinct_videos_apart(archive, tmp_path):
+    """The test model has random weights, which make every clip alike (all pairs here score above 0.9: what such a
+    network sees is mostly colour and brightness), so only a near-exact threshold sets distinct videos apart; how
+    trained models and other thresholds do on copies is measured in bench/duplicates.py."""
+    videos, out = archive
+    found = tmp_path / "groups.parquet"
+    result = search(out, "--duplicates", "--threshold", "0.9999", "--out", found)
+    assert "2 group(s) of the same footage among 7 video(s) (clips alike from similarity 0.9999)" in result.stdout
+    groups = duckdb.sql(f"select \"group\", video_uri, twinned_clips, clips from '{found}' order by all").fetchall()
+    members = {}
+    for group, uri, twinned, clips in groups:
+        members.setdefault(group, set()).add(os.fsencode(urllib.parse.unquote_to_bytes(uri.removeprefix("file://"))))
+        assert twinned == clips  # whole copies: every clip has its twin
+    bear = {os.fsencode(videos / "bear_vp9_161x121_odd.webm")} | {
+        os.path.join(os.fsencode(videos), os.fsencode(name) if isinstance(name, str) else name) for name in HOSTILE
+    }
+    arm = {os.fsencode(videos / name) for name in ("k400_arm_wrestling_h264.mp4", "arm wrestling half.mp4")}
+    assert members == {1: bear, 2: arm}  # the larger group first
+    # At the default threshold this network's clips of distinct videos pass for twins (similarity 0.998 here).
+    loose = tmp_path / "loose.parquet"
+    search(out, "--duplicates", "--out", loose)
+    [(together,)] = duckdb.sql(
+        f"""select count(distinct "group") from '{loose}'
+            where video_uri like '%anet_clean_and_jerk_h264.mp4' or video_uri like '%bear_vp9_161x121_odd.webm'"""
+    ).fetchall()
+    assert together == 1
+    refused = search(out, "--duplicates", "--top", "3", check=False)
+    assert refused.returncode == 2 and "--top goes with --like" in refused.stderr
+    refused = search(out, "--duplicates", "--threshold", "1.5", check=False)
+    assert refused.returncode == 2 and "give a cosine similarity in (0, 1]" in refused.stderr
+
+
+def write_examples(path, rows):
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        f.write("uri,start_s,label\n" + "".join(f'"{uri}",{at},{label}\n' for uri, at, label in rows))
+    return path
+
+
+def test_a_head_trained_on_a_few_clips_labels_every_clip_of_the_archive(archive, tmp_path):
+    """Two labels learnt from the originals' clips; the copies (never shown) get their original's label."""
+    videos, out = archive
+    arm, lifting = VIDEO, SHARED / "videos" / "anet_clean_and_jerk_h264.mp4"
+    examples = write_examples(
+        tmp_path / "examples.csv",
+        [(videos / arm.name, at, "arm wrestling") for at in (1, 5, 9)]
+        + [(videos / lifting.name, at, "weightlifting") for at in (1, 5, 9, 13, 17)],
+    )
+    head = tmp_path / "head.json"
+    trained = vidlabel("train-head", out, "--examples", examples, "--out", head)
+    assert "8 examples of 2 classes (arm wrestling 3, weightlifting 5)" in trained.stdout
+    assert "folds by example" in trained.stdout  # one video per label: cross-validation can only leave out clips
+    assert "arm wrestling: fewer than 5 examples" in trained.stdout
+    stored = json.loads(head.read_text())
+    assert stored["classes"] == ["arm wrestling", "weightlifting"] and len(stored["weights"][0]) == A0_DIM
+    labels = tmp_path / "labels"
+    applied = vidlabel("apply-head", out, head, "--out", labels)
+    assert "clips ->" in applied.stdout
+    rows = duckdb.sql(
+        f"""select c.video_uri, c.label, c.score, len(c.scores), p.clips
+            from '{labels}/custom_labels-*.parquet' c
+            join (select video_uri, count(*) clips from '{out}/predictions-*.parquet'
+                  where embedding is not null group by all) p using (video_uri)"""
+    ).fetchall()
+    assert (
+        sum(1 for row in rows)
+        == duckdb.sql(f"select count(*) from '{out}/predictions-*.parquet' where embedding is not null").fetchall()[0][
+            0
+        ]
+    )
+    by_video = {}
+    for uri, label, score, classes, _ in rows:
+        assert classes == 2 and 0.5 <= score <= 1
+        by_video.setdefault(pathlib.Path(uri).name, set()).add(label)
+    for name in ("k400_arm_wrestling_h264.mp4", "arm wrestling half.mp4", "arm wrestling letterboxed.mp4"):
+        assert by_video[name] == {"arm wrestling"}
+    assert by_video[lifting.name] == {"weightlifting"}
+    # The published result is untouched: the labels live in their own folder.
+    assert not list(out.glob("custom_labels-*"))
+
+
+def test_train_and_apply_head_refuse_what_they_cannot_use(archive, small_model, tmp_path):
+    videos, out = archive
+    bad = write_examples(tmp_path / "one.csv", [(videos / "bear_vp9_161x121_odd.webm", 0.5, "bear")] * 3)
+    refused = vidlabel("train-head", out, "--examples", bad, "--out", tmp_path / "h.json", check=False)
+    assert refused.returncode == 2 and "at least 2 labels" in refused.stderr
+    bad = write_examples(
+        tmp_path / "missing.csv",
+        [(videos / "bear_vp9_161x121_odd.webm", 0.5, "a"), (videos / "bear_vp9_161x121_odd.webm", 0.5, "a")]
+        + [(videos / "nope.mp4", 1, "b"), (VIDEO, 1, "b")],
+    )
+    refused = vidlabel("train-head", out, "--examples", bad, "--out", tmp_path / "h.json", check=False)
+    assert refused.returncode == 2 and "line 4: the result has no clip of" in refused.stderr
+    (tmp_path / "words.csv").write_text("uri,start_s,label\nx.mp4,soon,a\n")
+    refused = vidlabel(
+        "train-head", out, "--examples", tmp_path / "words.csv", "--out", tmp_path / "h.json", check=False
+    )
+    assert refused.returncode == 2 and "start_s 'soon' is not a number" in refused.stderr
+    # A head is bound to the model whose embeddings it learnt from.
+    examples = write_examples(
+        tmp_path / "ok.csv",
+        [(videos / VIDEO.name, at, label) for at, label in ((1, "a"), (3, "a"), (5, "b"), (9, "b"))],
+    )
+    head = tmp_path / "head.json"
+    vidlabel("train-head", out, "--examples", examples, "--out", head)
+    other = tmp_path / "other"  # the same video, labelled by another model (the base form)
+    vidlabel("run", *IN_PROCESS, "--input", VIDEO, "--output", other, "--model", small_model, "--embeddings")
+    refused = vidlabel("apply-head", other, head, "--out", tmp_path / "labels", check=False)
+    assert refused.returncode == 2 and "another model's features mean something else" in refused.stderr
+    assert not (tmp_path / "labels").exists()
+    (tmp_path / "not-a-head.json").write_text("{}")
+    refused = vidlabel("apply-head", out, tmp_path / "not-a-head.json", "--out", tmp_path / "l2", check=False)
+    assert refused.returncode == 2 and "not a head from `vidlabel train-head`" in refused.stderr

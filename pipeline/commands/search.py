@@ -9,7 +9,8 @@ A result labelled with `--embeddings` holds every clip's embedding (the backbone
 - `--like_file FILE`: a video that is not in the result, decoded and embedded with the run's own model and clip
   settings (`run.json`), its clips' embeddings averaged as a video's are (by duration, normalised).
 
-Clips of the query's own video are left out unless `--same_video`. The search is brute force in DuckDB (its
+Clips of the query's own video are left out unless `--same_video`. `--duplicates` lists instead the groups of
+videos that show the same footage (`duplicates.py`). The search is brute force in DuckDB (its
 `array_inner_product` over every stored embedding, a parallel scan of the Parquet files); bench/README.md gives its
 speed on a million embeddings. DuckDB's `vss` extension (an HNSW index) and BigQuery's `VECTOR_SEARCH` go further
 (docs/search.md). Paths, URIs and embeddings reach SQL only as bound parameters, never as SQL text.
@@ -26,6 +27,7 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
 from vidlabel.pipeline import publish
+from vidlabel.pipeline.commands import duplicates
 from vidlabel.transforms import storage
 from vidlabel.transforms.errors import EXIT_OK, UsageError
 
@@ -38,9 +40,16 @@ def parser() -> argparse.ArgumentParser:
     query = p.add_mutually_exclusive_group(required=True)
     query.add_argument("--like", metavar="PATH", help="A video of the result (as it was labelled); needs --at.")
     query.add_argument("--like_file", metavar="FILE", help="A new video, embedded with the run's model.")
+    query.add_argument("--duplicates", action="store_true", help="The groups of videos that show the same footage.")
     p.add_argument("--at", type=float, metavar="SECONDS", help="With --like: the second of the video to match.")
-    p.add_argument("--top", type=int, default=DEFAULT_TOP, help=f"How many clips (default {DEFAULT_TOP}).")
+    p.add_argument("--top", type=int, help=f"How many clips (default {DEFAULT_TOP}).")
     p.add_argument("--same_video", action="store_true", help="Also list clips of the query's own video.")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        help=f"With --duplicates: the cosine similarity from which two clips are the same footage "
+        f"(default {duplicates.DEFAULT_THRESHOLD}).",
+    )
     p.add_argument("--out", help="Also write the results to this new Parquet file.")
     return p
 
@@ -64,13 +73,22 @@ def main(argv: list[str]) -> int:
         )
     con = duckdb.connect()
     source, params = predictions_source(con, folder)
-    if args.like:
-        query = stored_clip(con, source, params, args.like, args.at)
+    if args.duplicates:
+        clips = duplicates.read_clips(con, source, params, int(dim))
+        found = duplicates.duplicate_groups(clips, args.threshold)
+        groups = len(set(found["group"].to_pylist()))
+        print(
+            f"vidlabel search: {groups} group(s) of the same footage among {len(clips.uris)} video(s) "
+            f"(clips alike from similarity {args.threshold:g})"
+        )
+        con.from_arrow(found).show(max_width=200, max_rows=max(found.num_rows, 1))
     else:
-        query = embedded_file(args.like_file, record)
-    found = nearest(con, source, params, query, int(dim), args.top, None if args.same_video else query.video_uri)
-    print(f"vidlabel search: {found.num_rows} clip(s) nearest {query.described}")
-    con.from_arrow(found).show(max_width=200, max_rows=args.top)
+        query = (
+            stored_clip(con, source, params, args.like, args.at) if args.like else embedded_file(args.like_file, record)
+        )
+        found = nearest(con, source, params, query, int(dim), args.top, None if args.same_video else query.video_uri)
+        print(f"vidlabel search: {found.num_rows} clip(s) nearest {query.described}")
+        con.from_arrow(found).show(max_width=200, max_rows=args.top)
     if args.out:
         import pyarrow.parquet as pq
 
@@ -83,8 +101,18 @@ def check_flags(args) -> None:
     """Bad flags stop the command before it reads anything."""
     if args.like and args.at is None:
         raise UsageError("--like needs --at SECONDS: the second of that video whose clip to match")
-    if args.like_file and args.at is not None:
-        raise UsageError("--at goes with --like; --like_file matches the whole file")
+    if args.at is not None and not args.like:
+        raise UsageError("--at goes with --like; --like_file and --duplicates take whole files")
+    if args.duplicates:
+        for flag, value in (("--top", args.top), ("--same_video", args.same_video or None)):
+            if value is not None:
+                raise UsageError(f"{flag} goes with --like or --like_file; --duplicates lists every group")
+        args.threshold = duplicates.DEFAULT_THRESHOLD if args.threshold is None else args.threshold
+        if not 0 < args.threshold <= 1:
+            raise UsageError(f"--threshold {args.threshold:g}: give a cosine similarity in (0, 1], such as 0.95")
+    elif args.threshold is not None:
+        raise UsageError("--threshold goes with --duplicates")
+    args.top = DEFAULT_TOP if args.top is None else args.top
     if args.top < 1:
         raise UsageError(f"--top {args.top}: give 1 or more")
     if args.like_file and not storage.has_scheme(args.like_file) and not os.path.isfile(args.like_file):
