@@ -1,6 +1,8 @@
 """The exit-status rule of `vidlabel COMMAND`: a user error is one line on stderr and status 2, before any work."""
 
 import os
+import pathlib
+import re
 
 from vidlabel.pipeline import __version__, cli
 
@@ -41,3 +43,15 @@ def test_embeddings_from_a_model_without_a_movinet_head_are_refused_before_any_w
     assert cli.main(["run", "--input", str(tmp_path / "videos"), "--output", str(out), *flags]) == 2
     assert "--embeddings reads the pooled features MoViNet's classifier head takes" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_run_local_sh_knows_every_command_and_its_extras():
+    """`./run_local.sh COMMAND` installs the extras a command needs from these two lists; a command missing from
+    both is refused there as unknown (as train-head once was)."""
+    script = (pathlib.Path(__file__).resolve().parents[2] / "run_local.sh").read_text()
+    listed = {
+        name: set(re.search(rf'^{name}="([^"]*)"', script, re.MULTILINE).group(1).split())
+        for name in ("RUNTIME_COMMANDS", "EXPORT_COMMANDS")
+    }
+    assert listed["RUNTIME_COMMANDS"] | listed["EXPORT_COMMANDS"] == set(cli.COMMANDS)
+    assert listed["EXPORT_COMMANDS"] == {"export-model", "finetune", "demo"}  # the ones that need Model Garden
