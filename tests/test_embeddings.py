@@ -288,7 +288,7 @@ def test_a_head_trained_on_a_few_clips_labels_every_clip_of_the_archive(archive,
     assert not list(out.glob("custom_labels-*"))
 
 
-def test_train_and_apply_head_refuse_what_they_cannot_use(archive, small_model, tmp_path):
+def test_train_and_apply_head_refuse_what_they_cannot_use(archive, runs, tmp_path):
     videos, out = archive
     bad = write_examples(tmp_path / "one.csv", [(videos / "bear_vp9_161x121_odd.webm", 0.5, "bear")] * 3)
     refused = vidlabel("train-head", out, "--examples", bad, "--out", tmp_path / "h.json", check=False)
@@ -312,8 +312,7 @@ def test_train_and_apply_head_refuse_what_they_cannot_use(archive, small_model, 
     )
     head = tmp_path / "head.json"
     vidlabel("train-head", out, "--examples", examples, "--out", head)
-    other = tmp_path / "other"  # the same video, labelled by another model (the base form)
-    vidlabel("run", *IN_PROCESS, "--input", VIDEO, "--output", other, "--model", small_model, "--embeddings")
+    other = runs["base"]  # the same video, labelled by another model (the base form)
     refused = vidlabel("apply-head", other, head, "--out", tmp_path / "labels", check=False)
     assert refused.returncode == 2 and "another model's features mean something else" in refused.stderr
     assert not (tmp_path / "labels").exists()
