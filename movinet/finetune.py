@@ -16,6 +16,10 @@ This is the fine-tuning section of the MoViNet tutorial, with vidlabel's own rea
    length) and `labels.txt`, so `vidlabel run --model OUT` needs no other flag. `--stream` adds OUT/stream (the
    stream SavedModel) and `--tflite` OUT/stream/model.tflite. `training.json` records the data, split, per-epoch
    figures and times.
+5. How far to trust it: the kept epoch is scored on the validation clips per class (a confusion matrix, and per
+   video), and compared with chance (the largest class's share) and with its training accuracy. A model near chance,
+   or one that memorised its training videos, gets a warning that says what to try; it is printed, recorded in
+   `training.json` and in `vidlabel.json` (every exported form), and `vidlabel run` repeats it.
 """
 
 from __future__ import annotations
@@ -307,7 +311,79 @@ def fit(model, config: TrainingConfig, train: ClipSet, validation: ClipSet, log=
     return history
 
 
-# --- 5. export -------------------------------------------------------------------------------------------------------
+# --- 5. how far to trust it ----------------------------------------------------------------------------------------
+
+NEAR_CHANCE = 0.25  # validation accuracy less than this share of the way from chance to 1 is "near chance"
+MEMORISED_GAP = 0.3  # training accuracy this much above validation accuracy: the network memorised its videos
+
+
+def validation_report(model, classes: list[str], validation: ClipSet, batch_size: int) -> dict:
+    """The kept epoch on the validation clips: per class, the confusion matrix (rows: true class, columns:
+    predicted), and per video (its clips' mean logits), as `vidlabel run` scores a video."""
+    logits = np.concatenate(
+        [
+            model(validation.frames[i : i + batch_size].astype(np.float32) * (1 / 255), training=False).numpy()
+            for i in range(0, len(validation.labels), batch_size)
+        ]
+    )
+    predicted = logits.argmax(axis=1)
+    confusion = np.zeros((len(classes), len(classes)), np.int64)
+    np.add.at(confusion, (validation.labels, predicted), 1)
+    videos = np.unique(validation.videos)
+    video_right = [
+        int(validation.labels[validation.videos == v][0] == logits[validation.videos == v].mean(axis=0).argmax())
+        for v in videos
+    ]
+    return {
+        "clips": int(len(predicted)),
+        "accuracy": float((predicted == validation.labels).mean()),
+        "chance": float(confusion.sum(axis=1).max() / len(predicted)),
+        "videos": int(len(videos)),
+        "video_accuracy": float(np.mean(video_right)),
+        "per_class": {
+            c: {"clips": int(confusion[i].sum()), "correct": int(confusion[i, i])} for i, c in enumerate(classes)
+        },
+        "confusion_matrix": {"classes": classes, "rows_true_columns_predicted": confusion.tolist()},
+    }
+
+
+def training_warnings(best: dict, report: dict | None) -> list[str]:
+    """What the user must know before trusting the model, each with what to try."""
+    try_next = (
+        "try more videos per class, or start from a backbone trained on other classes (--init MODEL, "
+        "docs/finetuning.md)"
+    )
+    if report is None:
+        return ["no validation videos (every class needs 2 or more): nothing measured how well the model does"]
+    found = []
+    accuracy, chance = report["accuracy"], report["chance"]
+    if accuracy < chance + NEAR_CHANCE * (1 - chance):
+        found.append(
+            f"validation accuracy {accuracy:.2f} is near chance ({chance:.2f}): the model did not learn these "
+            f"classes from this data; {try_next}"
+        )
+    if best["accuracy"] - accuracy > MEMORISED_GAP:
+        found.append(
+            f"training accuracy {best['accuracy']:.2f} far above validation accuracy {accuracy:.2f} (best epoch "
+            f"{best['epoch']}): the network memorised its training videos; {try_next}"
+        )
+    return found
+
+
+def log_report(report: dict, log) -> None:
+    width = max(len(c) for c in [*report["per_class"], "class"]) + 2
+    log(f"validation, kept epoch: {'class':<{width}}clips  correct  accuracy")
+    for label, row in report["per_class"].items():
+        share = row["correct"] / row["clips"] if row["clips"] else float("nan")
+        log(f"{'':23}{label:<{width}}{row['clips']:5d}  {row['correct']:7d}  {share:8.2f}")
+    log(
+        f"{'':23}{'all':<{width}}{report['clips']:5d}  {round(report['accuracy'] * report['clips']):7d}  "
+        f"{report['accuracy']:8.2f}   (chance {report['chance']:.2f}; videos {report['video_accuracy']:.2f} of "
+        f"{report['videos']})"
+    )
+
+
+# --- 6. export -------------------------------------------------------------------------------------------------------
 
 
 def export_trained(
@@ -323,6 +399,7 @@ def export_trained(
 ) -> None:
     """OUT: whole-clip SavedModel; OUT/stream (+ model.tflite): the stream forms of the same weights."""
     common = dict(
+        training_warnings=tuple(record["warnings"]),
         variant=config.variant,
         fps=config.fps,
         resolution=config.resolution,
@@ -361,7 +438,7 @@ def export_trained(
             )
 
 
-# --- 6. all of it ----------------------------------------------------------------------------------------------------
+# --- 7. all of it ----------------------------------------------------------------------------------------------------
 
 
 def finetune(
@@ -407,6 +484,12 @@ def finetune(
     with depthwise_layers_as_2d():
         history = fit(model, config, train, validation, log=log)
     best = max(history, key=lambda row: row.get("val_accuracy", row["accuracy"]))
+    report = validation_report(model, classes, validation, config.batch_size) if len(validation.labels) else None
+    if report:
+        log_report(report, log)
+    warnings = training_warnings(best, report)
+    for warning in warnings:
+        log(f"WARNING: {warning}")
     record = {
         **(about or {}),
         "data": data,
@@ -419,6 +502,8 @@ def finetune(
         "validation_clips": int(len(validation.labels)),
         "skipped_videos": [{"uri": uri, "why": why} for uri, why in skipped + val_skipped],
         "best_epoch": best["epoch"],
+        "validation": report,
+        "warnings": warnings,
         "history": history,
         "train_seconds": time.time() - train_started,
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),

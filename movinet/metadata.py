@@ -30,6 +30,7 @@ class ModelMetadata:
     num_classes: int | None = None
     output_key: str | None = None
     source: str | None = None  # how the weights were made: checkpoint path, "random (seed N)", hub handle
+    training_warnings: tuple[str, ...] = ()  # what `vidlabel finetune` warned of; `vidlabel run` says it again
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
@@ -38,7 +39,9 @@ class ModelMetadata:
     def from_json(cls, text: str) -> ModelMetadata:
         data = json.loads(text)
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        data = {k: v for k, v in data.items() if k in known}
+        data["training_warnings"] = tuple(data.get("training_warnings", ()))
+        return cls(**data)
 
 
 def read_metadata(local_path: str) -> ModelMetadata:

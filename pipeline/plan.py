@@ -334,6 +334,8 @@ def plan_model(opts: VidlabelOptions, dry_run: bool, notes: list[str]) -> ModelP
             "head (use a MoViNet exported by Model Garden, vidlabel export-model or vidlabel finetune, or leave "
             "--embeddings off)"
         )
+    for warning in located.metadata.training_warnings:
+        notes.append(f"WARNING: vidlabel finetune warned of the model {opts.model}: {warning}")
     return ModelPlan(located, signature, labels)
 
 

@@ -20,7 +20,7 @@ import pytest
 
 from vidlabel.pipeline.commands import synth
 
-from conftest import IN_PROCESS, vidlabel
+from conftest import IN_PROCESS, SHARED, vidlabel
 
 DIRECTIONS = ("move_down", "move_left", "move_right", "move_up")
 # Small enough for two CPU cores: 32 px, 8 fps, clips of 8 frames (1 s).
@@ -91,6 +91,46 @@ def test_model_folder_runs_with_no_other_flag_and_records_its_training(direction
     assert [row["epoch"] for row in record["history"]] == list(range(1, 15))
     best = max(record["history"], key=lambda row: row["val_accuracy"])
     assert record["best_epoch"] == best["epoch"]
+    # The kept epoch scored again per class: a learnable set, so no warning, here or in vidlabel.json.
+    report = record["validation"]
+    assert report["clips"] == record["validation_clips"] == sum(row["clips"] for row in report["per_class"].values())
+    matrix = np.array(report["confusion_matrix"]["rows_true_columns_predicted"])
+    assert matrix.sum() == report["clips"] and np.trace(matrix) == sum(
+        r["correct"] for r in report["per_class"].values()
+    )
+    assert report["accuracy"] == pytest.approx(best["val_accuracy"], abs=0.02) and report["chance"] == pytest.approx(
+        0.25, abs=0.05
+    )
+    assert record["warnings"] == [] and metadata["training_warnings"] == []
+
+
+def test_a_set_it_cannot_learn_gets_a_warning_that_run_repeats(tmp_path):
+    """The same footage under two labels: nothing can tell them apart, so the kept epoch scores chance exactly (every
+    validation clip of one label has its identical twin under the other)."""
+    data = tmp_path / "data"
+    for label in ("a", "b"):
+        (data / label).mkdir(parents=True)
+        for i in range(2):
+            (data / label / f"{label}-{i}.mp4").symlink_to(SHARED / "videos" / "k400_arm_wrestling_h264.mp4")
+    model = tmp_path / "model"
+    trained = vidlabel("finetune", "--data", data, "--out", model, *TRAIN_FLAGS, "--epochs", 2)
+    assert "WARNING: validation accuracy 0.50 is near chance (0.50)" in trained.stdout
+    assert trained.stdout.rstrip().splitlines()[-1].startswith("WARNING: validation accuracy 0.50")  # said last too
+    record = json.loads((model / "training.json").read_text())
+    assert len(record["warnings"]) == 1 and "--init MODEL" in record["warnings"][0]
+    assert json.loads((model / "vidlabel.json").read_text())["training_warnings"] == record["warnings"]
+    labelled = vidlabel(
+        "run",
+        *IN_PROCESS,
+        "--input",
+        SHARED / "videos" / "bear_vp9_161x121_odd.webm",
+        "--output",
+        tmp_path / "out",
+        "--model",
+        model,
+    )
+    said = labelled.stdout + labelled.stderr
+    assert said.count("WARNING: vidlabel finetune warned of the model") == 1 and "near chance" in said
 
 
 def reencode(source, target, transform, rotate=None):

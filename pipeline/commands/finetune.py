@@ -95,4 +95,6 @@ def main(argv: list[str]) -> int:
         f"model written to {args.out}; label videos with: ./run_local.sh --model {args.out} --input VIDEOS --output "
         "OUT (or `vidlabel run ...` in the activated environment)"
     )
+    for warning in record["warnings"]:  # again after the last line, where users look (also in training.json)
+        print(f"WARNING: {warning}")
     return EXIT_OK
