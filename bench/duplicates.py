@@ -21,6 +21,9 @@ threshold, in this process:
 
 Scores are over pairs of videos: a found pair is two videos in one group; a true pair is two of one family
 (an original and its copies). Recall is also given per kind of copy (the copy grouped with its original).
+
+`--scale 10000,20000,40000`: instead, the time `duplicate_groups` takes over that many clips of random unit
+embeddings of A0's dimension (100 clips a video, no twins: the N² comparison alone), in this process.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import itertools
 import pathlib
 import subprocess
 import sys
+import time
 
 import av
 import duckdb
@@ -155,10 +159,29 @@ def scores(groups, family: dict[str, str]) -> dict:
     }
 
 
+def scale(sizes: list[int]) -> None:
+    rng = np.random.default_rng(0)
+    print("| clips | duplicate_groups s | clips² / s |")
+    print("| --- | --- | --- |")
+    for n in sizes:
+        vectors = rng.standard_normal((n, 480), dtype=np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        video = np.arange(n) // 100
+        clips = duplicates.StoredClips([f"v{i}" for i in range(video[-1] + 1)], video, np.zeros(n), np.ones(n), vectors)
+        started = time.perf_counter()
+        duplicates.duplicate_groups(clips, duplicates.DEFAULT_THRESHOLD)
+        seconds = time.perf_counter() - started
+        print(f"| {n} | {seconds:.1f} | {n * n / seconds:.2e} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--thresholds", default="0.9,0.95,0.97,0.98,0.99,0.995")
+    parser.add_argument("--scale", help="Comma-separated clip counts: time the grouping alone instead.")
     args = parser.parse_args()
+    if args.scale:
+        scale([int(n) for n in args.scale.split(",")])
+        return
     thresholds = [float(t) for t in args.thresholds.split(",")]
     videos, family = make_set()
     originals = sum(1 for name in family if family[name] + ".mp4" == name and not name.startswith("distractor-"))
