@@ -15,10 +15,20 @@ from vidlabel.transforms.errors import EXIT_OK, UsageError
 from vidlabel.transforms.storage import check_new_folder
 
 
+class DefaultsShown(argparse.ArgumentDefaultsHelpFormatter):
+    """Each flag's default in --help, except where it says nothing (required flags, switches, no default)."""
+
+    def _get_help_string(self, action):
+        if action.required or action.default in (None, False):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="vidlabel finetune",
         description="Train MoViNet on your own labelled videos; the result runs with `vidlabel run --model OUT`.",
+        formatter_class=DefaultsShown,
     )
     p.add_argument(
         "--data",
@@ -26,26 +36,26 @@ def parser() -> argparse.ArgumentParser:
         help="A folder with one sub-folder of videos per class, or a CSV manifest of uri,label (local or gs://).",
     )
     p.add_argument("--out", required=True, help="Model folder to write (must not exist, or be empty).")
-    p.add_argument("--variant", choices=sorted(MOVINET_VARIANTS), default="a0")
+    p.add_argument("--variant", choices=sorted(MOVINET_VARIANTS), default="a0", help="MoViNet size.")
     p.add_argument(
         "--mode",
         choices=MODES,
         default="stream",
-        help="Network: stream = causal (2+1)D (default; faster to train on CPU than base, exportable as stream "
-        "and TFLite), base = 3D convolutions as the published base models.",
+        help="Network: stream = causal (2+1)D (faster to train on CPU than base, exportable as stream and "
+        "TFLite), base = 3D convolutions as the published base models.",
     )
     p.add_argument(
         "--init",
         help="Start from this model's backbone: a Model Garden checkpoint (prefix or folder), a "
         "MoViNet SavedModel folder (local or gs://), an alias such as a0-stream, or a hub "
-        "handle. Default: random weights.",
+        "handle. Without it: random weights.",
     )
-    p.add_argument("--fps", type=float, default=8.0, help="Model frames per second (default 8).")
-    p.add_argument("--resolution", type=int, default=64, help="Square input side in pixels (default 64: CPU-sized).")
-    p.add_argument("--clip_seconds", type=float, default=1.0, help="Clip length in seconds (default 1).")
-    p.add_argument("--epochs", type=int, default=15)
-    p.add_argument("--batch_size", type=int, default=8)
-    p.add_argument("--learning_rate", type=float, default=2e-3)
+    p.add_argument("--fps", type=float, default=8.0, help="Model frames per second.")
+    p.add_argument("--resolution", type=int, default=64, help="Square input side in pixels (CPU-sized).")
+    p.add_argument("--clip_seconds", type=float, default=1.0, help="Clip length in seconds.")
+    p.add_argument("--epochs", type=int, default=15, help="Passes over the training clips; the best one is kept.")
+    p.add_argument("--batch_size", type=int, default=8, help="Clips per optimiser step.")
+    p.add_argument("--learning_rate", type=float, default=2e-3, help="Adam's first rate (cosine decay to 0).")
     p.add_argument("--validation_split", type=float, default=0.2, help="Share of each class's videos held out.")
     p.add_argument("--seed", type=int, default=0, help="Seeds the split, the first weights and the shuffling.")
     p.add_argument("--stream", action="store_true", help="Also export OUT/stream (stream SavedModel); --mode stream.")

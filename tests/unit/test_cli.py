@@ -55,3 +55,18 @@ def test_run_local_sh_knows_every_command_and_its_extras():
     }
     assert listed["RUNTIME_COMMANDS"] | listed["EXPORT_COMMANDS"] == set(cli.COMMANDS)
     assert listed["EXPORT_COMMANDS"] == {"export-model", "finetune", "demo"}  # the ones that need Model Garden
+
+
+def test_finetune_help_shows_every_default(capsys):
+    """`vidlabel finetune --help` gives the value of every flag that has one, so a user knows the recipe they run."""
+    from vidlabel.pipeline.commands import finetune
+
+    try:
+        cli.main(["finetune", "--help"])
+    except SystemExit as stop:  # argparse's own exit after --help
+        assert stop.code == 0
+    shown = " ".join(capsys.readouterr().out.split())  # unwrapped
+    for action in finetune.parser()._actions:
+        if action.default not in (None, False, "==SUPPRESS==") and not action.required:
+            assert f"(default: {action.default})" in shown, action.dest
+    assert "(default: None)" not in shown and "(default: False)" not in shown
