@@ -71,6 +71,7 @@ class TrainingConfig(NamedTuple):
     batch_size: int
     learning_rate: float
     seed: int
+    patience: int = 5  # stop after this many epochs without a better validation accuracy (0: never)
 
 
 # --- 1. the labelled videos ------------------------------------------------------------------------------------------
@@ -263,7 +264,8 @@ def pretrained_backbone(init: str, config: TrainingConfig):
 
 def fit(model, config: TrainingConfig, train: ClipSet, validation: ClipSet, log=print) -> list[dict]:
     """Trains and leaves `model` with the weights of the epoch with the best validation accuracy (validation
-    accuracy swings between epochs on small data). Returns one dict of figures per epoch."""
+    accuracy swings between epochs on small data), stopping once `config.patience` epochs in a row have not
+    bettered it. Returns one dict of figures per epoch run."""
     import tensorflow as tf
     import tf_keras
 
@@ -289,7 +291,7 @@ def fit(model, config: TrainingConfig, train: ClipSet, validation: ClipSet, log=
         loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
-    history, best = [], (-1.0, None)
+    history, best, stale = [], (-1.0, None), 0
     validation_data = dataset(validation, False) if len(validation.labels) else None
     for epoch in range(1, config.epochs + 1):
         start = time.monotonic()
@@ -301,12 +303,17 @@ def fit(model, config: TrainingConfig, train: ClipSet, validation: ClipSet, log=
         history.append(row)
         score = row.get("val_accuracy", row["accuracy"])
         if score > best[0]:
-            best = (score, model.get_weights())
+            best, stale = (score, model.get_weights()), 0
+        else:
+            stale += 1
         log(
             f"epoch {epoch}/{config.epochs}  loss {row['loss']:.3f}  train acc {row['accuracy']:.3f}"
             + (f"  val loss {row['val_loss']:.3f}  val acc {row['val_accuracy']:.3f}" if "val_loss" in row else "")
             + f"  ({row['seconds']:.0f} s, {len(train.labels) / row['seconds']:.0f} clips/s)"
         )
+        if config.patience and stale >= config.patience and epoch < config.epochs:
+            log(f"stopping: no better validation accuracy for {stale} epochs (--patience {config.patience})")
+            break
     model.set_weights(best[1])
     return history
 

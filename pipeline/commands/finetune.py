@@ -56,6 +56,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=15, help="Passes over the training clips; the best one is kept.")
     p.add_argument("--batch_size", type=int, default=8, help="Clips per optimiser step.")
     p.add_argument("--learning_rate", type=float, default=2e-3, help="Adam's first rate (cosine decay to 0).")
+    p.add_argument(
+        "--patience",
+        type=int,
+        default=5,
+        help="Stop after this many epochs without a better validation accuracy (0: run every epoch); the best "
+        "epoch is kept either way.",
+    )
     p.add_argument("--validation_split", type=float, default=0.2, help="Share of each class's videos held out.")
     p.add_argument("--seed", type=int, default=0, help="Seeds the split, the first weights and the shuffling.")
     p.add_argument("--stream", action="store_true", help="Also export OUT/stream (stream SavedModel); --mode stream.")
@@ -70,6 +77,8 @@ def main(argv: list[str]) -> int:
         raise UsageError("--stream and --tflite export the causal network: use --mode stream")
     if args.fps <= 0 or args.resolution < 8 or args.epochs < 1 or args.batch_size < 1 or args.learning_rate <= 0:
         raise UsageError("--fps, --epochs, --batch_size and --learning_rate must be positive and --resolution >= 8")
+    if args.patience < 0:
+        raise UsageError(f"--patience {args.patience}: give 0 (never stop early) or more epochs")
     if not 0 <= args.validation_split < 1:
         raise UsageError("--validation_split must be in [0, 1)")
     config = TrainingConfig(
@@ -82,6 +91,7 @@ def main(argv: list[str]) -> int:
         args.batch_size,
         args.learning_rate,
         args.seed,
+        args.patience,
     )
     started = time.time()
     record = finetune(
