@@ -55,7 +55,7 @@ def main(argv: list[str]) -> int:
     head = read_head(args.head)
     folder = publish.result_folder(args.output)
     record = publish.read_record(folder)
-    dim = train_head.embedding_dim(record, args.output)
+    dim = search.embedding_dim(record, args.output)
     model = train_head.model_identity(record)
     if (model["sha256"], model["dim"]) != (head["model"]["sha256"], head["model"]["dim"]):
         raise UsageError(
@@ -98,7 +98,7 @@ def read_head(path: str) -> dict:
 
 
 def custom_labels(batch: pa.RecordBatch, head: dict, head_path: str, dim: int) -> pa.Table:
-    embeddings = np.asarray(batch["embedding"].flatten().to_numpy(), np.float32).reshape(-1, dim)
+    embeddings = search.embedding_matrix(batch["embedding"], dim)
     logits = embeddings @ np.asarray(head["weights"], np.float32).T + np.asarray(head["bias"], np.float32)
     logits -= logits.max(axis=1, keepdims=True)
     probabilities = np.exp(logits)

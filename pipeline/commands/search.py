@@ -65,16 +65,11 @@ def main(argv: list[str]) -> int:
     check_flags(args)
     folder = publish.result_folder(args.output)
     record = publish.read_record(folder)
-    dim = (record.get("embeddings") or {}).get("dim")
-    if not dim:
-        raise UsageError(
-            f"{args.output} has no embeddings: label it with `vidlabel run ... --embeddings` (with --overwrite, "
-            "or into a new --output)"
-        )
+    dim = embedding_dim(record, args.output)
     con = duckdb.connect()
     source, params = predictions_source(con, folder)
     if args.duplicates:
-        clips = duplicates.read_clips(con, source, params, int(dim))
+        clips = duplicates.read_clips(con, source, params, dim)
         found = duplicates.duplicate_groups(clips, args.threshold)
         groups = len(set(found["group"].to_pylist()))
         print(
@@ -86,7 +81,7 @@ def main(argv: list[str]) -> int:
         query = (
             stored_clip(con, source, params, args.like, args.at) if args.like else embedded_file(args.like_file, record)
         )
-        found = nearest(con, source, params, query, int(dim), args.top, None if args.same_video else query.video_uri)
+        found = nearest(con, source, params, query, dim, args.top, None if args.same_video else query.video_uri)
         print(f"vidlabel search: {found.num_rows} clip(s) nearest {query.described}")
         con.from_arrow(found).show(max_width=200, max_rows=args.top)
     if args.out:
@@ -95,6 +90,24 @@ def main(argv: list[str]) -> int:
         pq.write_table(found, args.out)
         print(f"vidlabel search: wrote {args.out}")
     return EXIT_OK
+
+
+def embedding_dim(record: dict, output: str) -> int:
+    """The dimension of a result's embeddings (`run.json`); a result labelled without `--embeddings` is refused."""
+    dim = (record.get("embeddings") or {}).get("dim")
+    if not dim:
+        raise UsageError(
+            f"{output} has no embeddings: label it with `vidlabel run ... --embeddings` (with --overwrite, "
+            "or into a new --output)"
+        )
+    return int(dim)
+
+
+def embedding_matrix(column, dim: int) -> np.ndarray:
+    """An Arrow list column of embeddings (no nulls) as a float32 matrix [rows, dim]."""
+    if hasattr(column, "combine_chunks"):
+        column = column.combine_chunks()
+    return np.asarray(column.flatten().to_numpy(), np.float32).reshape(-1, dim)
 
 
 def check_flags(args) -> None:

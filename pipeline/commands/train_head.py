@@ -55,13 +55,13 @@ def main(argv: list[str]) -> int:
     examples = read_examples(args.examples)
     folder = publish.result_folder(args.output)
     record = publish.read_record(folder)
-    dim = embedding_dim(record, args.output)
+    dim = search.embedding_dim(record, args.output)
     con = duckdb.connect()
     source, params = search.predictions_source(con, folder)
     clips = example_clips(con, source, params, examples, args.examples)
     started = time.perf_counter()
     labels = clips["label"].to_numpy(zero_copy_only=False)
-    embeddings = np.asarray(clips["embedding"].combine_chunks().flatten().to_numpy(), np.float32).reshape(-1, dim)
+    embeddings = search.embedding_matrix(clips["embedding"], dim)
     videos = clips["video_uri"].to_numpy(zero_copy_only=False)
     accuracy, folds, by = cross_validated_accuracy(embeddings, labels, videos)
     classes, weights, bias = fit(embeddings, labels)
@@ -121,16 +121,6 @@ def read_examples(path: str) -> pa.Table:
     if few := [label for label, n in counts.items() if n < 2]:
         raise UsageError(f"--examples {path}: give at least 2 examples of every label; {', '.join(few)} has 1")
     return pa.table({"uri": uris, "at": seconds, "label": labels, "line": lines})
-
-
-def embedding_dim(record: dict, output: str) -> int:
-    dim = (record.get("embeddings") or {}).get("dim")
-    if not dim:
-        raise UsageError(
-            f"{output} has no embeddings: label it with `vidlabel run ... --embeddings` (with --overwrite, "
-            "or into a new --output)"
-        )
-    return int(dim)
 
 
 def model_identity(record: dict) -> dict:
