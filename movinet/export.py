@@ -36,13 +36,15 @@ def build_classifier(
     seed: int = 0,
     input_shape=(None, None, None, None, 3),
     external_states: bool | None = None,
+    dropout_rate: float = 0.0,
 ):
     """The Model Garden MoViNet classifier exactly as its exporter (and the MoViNet tutorial) builds it.
 
     base: non-causal, 3D convolutions. stream: causal (2+1)D convolutions, hard-swish activations, positional
     encoding on A3-A5: the configuration of the published stream and TFLite models. `external_states` (default: on
     for stream) takes and returns the stream states; off, the same weights score a whole clip at once, which is how
-    a stream model is fine-tuned and how it is exported as a whole-clip (base-form) SavedModel."""
+    a stream model is fine-tuned and how it is exported as a whole-clip (base-form) SavedModel. `dropout_rate`: the
+    head's dropout while training (it has no weights, so a model trained with it exports without it)."""
     require_model_garden()
     import tf_keras
     from official.projects.movinet.modeling import movinet, movinet_model
@@ -72,6 +74,7 @@ def build_classifier(
         output_states=external_states,
         input_specs={"image": input_specs},
         activation=activation,
+        dropout_rate=dropout_rate,
     )
 
 

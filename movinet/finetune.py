@@ -5,12 +5,17 @@ This is the fine-tuning section of the MoViNet tutorial, with vidlabel's own rea
    gs://. A seeded, per-class split keeps `--validation_split` of each class's videos for validation.
 2. Clips are decoded by the very generator `vidlabel run` uses (`decode.video_clips`: PyAV, resampling by
    presentation time, rotation, short side + centre crop), so the model is trained on exactly what it is later fed.
-   Training clips start every half clip; validation clips are cut as `vidlabel run` cuts them.
+   Training clips start every half clip and are decoded a margin longer, room for augmentation (`augment.py`: a
+   random start, playback speed, crop, colour and noise, on by default; flips and reversal opt-in); validation
+   clips are cut as `vidlabel run` cuts them.
 3. The network is Model Garden's MoViNet classifier. By default the causal (2+1)D network of the stream models
    (`--mode stream`), the fastest to train on CPU; the 3D base network (`--mode base`) trains with its depthwise 3D
    convolutions in per-tap 2D form (`depthwise_layers_as_2d`). Both are built as the tutorial builds them for
    training (no external states). Weights start from `--init` (a Model Garden checkpoint, a MoViNet
    SavedModel folder, alias or hub handle: its backbone is kept and a new head is trained) or from random weights.
+   With `--init`, training has two stages by default (`--freeze_epochs 3`): the head alone on the frozen backbone,
+   then every weight at a tenth of the rate. AdamW's weight decay, dropout before the head's last layer and label
+   smoothing regularise both; `--folds K` cross-validates first, for the spread of a small set's accuracy.
 4. The epoch with the best validation accuracy is kept and exported with Model Garden's exporter: OUT is a whole-clip
    SavedModel (`serving_default`, as the published base models) with `vidlabel.json` (rate, resolution, clip
    length) and `labels.txt`, so `vidlabel run --model OUT` needs no other flag. `--stream` adds OUT/stream (the
@@ -38,6 +43,7 @@ from typing import NamedTuple
 import numpy as np
 
 from vidlabel.movinet import depthwise
+from vidlabel.movinet.augment import Augmentation, margin_frames, training_batch
 from vidlabel.movinet.export import build_classifier, export
 from vidlabel.movinet.metadata import ModelMetadata
 from vidlabel.movinet.signature import read_signature
@@ -54,11 +60,19 @@ class LabelledVideo(NamedTuple):
 
 
 class ClipSet(NamedTuple):
-    """Decoded clips of one split, as uint8 (the model's float input is exactly value / 255)."""
+    """Decoded clips of one split, as uint8 (the model's float input is exactly value / 255). Training clips are
+    decoded a margin longer than the model's clip, room for augmentation's start offset and speed; a clip near the
+    end of its video repeats its last frame to that length, and `lengths` says how many frames are real."""
 
-    frames: np.ndarray  # uint8 [N, T, H, W, 3]
+    frames: np.ndarray  # uint8 [N, L, H, W, 3], L >= the model's clip length
+    lengths: np.ndarray  # int32 [N] decoded frames of each clip
     labels: np.ndarray  # int32 [N] class index
-    videos: np.ndarray  # int32 [N] index of the clip's video in the split
+    videos: np.ndarray  # int32 [N] index of the clip's video in the list it was read from
+
+    def of_videos(self, videos) -> ClipSet:
+        """The clips of these videos (indices into the list the set was read from)."""
+        keep = np.isin(self.videos, list(videos))
+        return ClipSet(self.frames[keep], self.lengths[keep], self.labels[keep], self.videos[keep])
 
 
 class TrainingConfig(NamedTuple):
@@ -72,6 +86,17 @@ class TrainingConfig(NamedTuple):
     learning_rate: float
     seed: int
     patience: int = 5  # stop after this many epochs without a better validation accuracy (0: never)
+    augmentation: Augmentation = Augmentation()
+    weight_decay: float = 0.05  # AdamW's decoupled decay (times the learning rate), not on biases and norms
+    dropout: float = 0.3  # before the head's last layer, in training only
+    label_smoothing: float = 0.1
+    freeze_epochs: int = 0  # head only on the frozen backbone for this many epochs, then all at FINETUNE_RATE
+
+    def to_record(self) -> dict:
+        return {**self._asdict(), "augmentation": self.augmentation._asdict()}
+
+
+FINETUNE_RATE = 0.1  # after --freeze_epochs, the backbone trains at this share of --learning_rate
 
 
 # --- 1. the labelled videos ------------------------------------------------------------------------------------------
@@ -111,25 +136,43 @@ def list_labelled_videos(data: str, extensions=listing.DEFAULT_EXTENSIONS) -> li
     return sorted(videos)
 
 
-def split_videos(videos: list[LabelledVideo], validation_split: float, seed: int):
-    """Per-class seeded split: each class with 2+ videos gives at least one to validation and keeps one to train."""
+def split_videos(videos: list[LabelledVideo], validation_split: float, seed: int) -> tuple[list[int], list[int]]:
+    """Per-class seeded split into (training, validation) indices into `videos`: each class with 2+ videos gives
+    at least one to validation and keeps one to train."""
     rng = np.random.default_rng(seed)
     train, validation = [], []
     for label in sorted({v.label for v in videos}):
-        members = [v for v in videos if v.label == label]
+        members = [i for i, v in enumerate(videos) if v.label == label]
         rng.shuffle(members)
         held = 0 if len(members) < 2 or validation_split <= 0 else max(1, round(validation_split * len(members)))
         held = min(held, len(members) - 1)
         validation += members[:held]
         train += members[held:]
-    return train, validation
+    return sorted(train), sorted(validation)
+
+
+def fold_splits(videos: list[LabelledVideo], folds: int, seed: int) -> list[tuple[list[int], list[int]]]:
+    """`--folds K`: K (training, validation) index splits; each class's videos, shuffled, are dealt round the folds
+    so every video is validated exactly once."""
+    rng = np.random.default_rng(seed)
+    fold_of = {}
+    for label in sorted({v.label for v in videos}):
+        members = [i for i, v in enumerate(videos) if v.label == label]
+        rng.shuffle(members)
+        fold_of.update({video: n % folds for n, video in enumerate(members)})
+    return [
+        ([i for i in range(len(videos)) if fold_of[i] != k], [i for i in range(len(videos)) if fold_of[i] == k])
+        for k in range(folds)
+    ]
 
 
 # --- 2. clips, read as `vidlabel run` reads them ---------------------------------------------------------------------
 
 
-def video_clip_frames(uri: str, spec: ClipSpec) -> tuple[str, list, str | None]:
-    """(uri, full-length clips as uint8 arrays, error message or None). Runs in a worker process."""
+def video_clip_frames(uri: str, spec: ClipSpec, model_frames: int) -> tuple[str, list, str | None]:
+    """(uri, clips of `spec.clip_frames` uint8 frames with the number decoded, error message or None): the clips
+    with at least `model_frames` frames (the model's clip), shorter ones at the end padded with their last frame.
+    Runs in a worker process."""
     from vidlabel.transforms import decode
 
     def clips(container, stream):  # the stream `vidlabel run` labels, with the same fallback
@@ -137,36 +180,43 @@ def video_clip_frames(uri: str, spec: ClipSpec) -> tuple[str, list, str | None]:
 
     try:
         frames = [
-            clip
+            (np.concatenate([clip, np.repeat(clip[-1:], spec.clip_frames - len(clip), axis=0)]), len(clip))
             for _, clip in decode.on_video_stream(uri, clips)
-            if len(clip) == spec.clip_frames  # the unpadded tail clip cannot be stacked; it is not needed
+            if len(clip) >= model_frames  # a tail clip shorter than the model's is not needed
         ]
     except Exception as exc:
         return uri, [], decode.video_error(uri, "decode", exc).message
     if not frames:
-        return uri, [], f"shorter than one clip ({spec.clip_frames} frames at {spec.fps:g} fps)"
+        return uri, [], f"shorter than one clip ({model_frames} frames at {spec.fps:g} fps)"
     return uri, frames, None
 
 
-def read_clips(videos: list[LabelledVideo], classes: list[str], spec: ClipSpec, desc: str):
-    """Decodes the videos' clips on every core. Returns the ClipSet and [(uri, why)] for videos that gave none."""
+def read_clips(
+    videos: list[LabelledVideo], indices: list[int], classes: list[str], spec: ClipSpec, model_frames: int, desc: str
+):
+    """Decodes the clips of `videos[i] for i in indices` on every core. Returns the ClipSet (whose `videos` are
+    those indices) and [(uri, why)] for videos that gave none."""
     from tqdm import tqdm
 
-    frames, labels, owners, skipped = [], [], [], []
+    frames, lengths, labels, owners, skipped = [], [], [], [], []
     context = multiprocessing.get_context("spawn")  # workers must not inherit TensorFlow's threads
     with concurrent.futures.ProcessPoolExecutor(os.cpu_count() or 1, mp_context=context) as pool:
-        results = pool.map(video_clip_frames, [v.uri for v in videos], [spec] * len(videos), chunksize=4)
-        for index, (video, (uri, clips, error)) in enumerate(
-            tqdm(zip(videos, results), total=len(videos), desc=desc, unit="video", file=sys.stdout)
+        uris = [videos[i].uri for i in indices]
+        results = pool.map(video_clip_frames, uris, [spec] * len(uris), [model_frames] * len(uris), chunksize=4)
+        for index, (uri, clips, error) in tqdm(
+            zip(indices, results), total=len(uris), desc=desc, unit="video", file=sys.stdout
         ):
+            video = videos[index]
             if error:
                 skipped.append((uri, error))
-            frames += clips
+            frames += [clip for clip, _ in clips]
+            lengths += [length for _, length in clips]
             labels += [classes.index(video.label)] * len(clips)
             owners += [index] * len(clips)
     shape = (0, spec.clip_frames, spec.resolution, spec.resolution, 3)
     clip_set = ClipSet(
         frames=np.stack(frames) if frames else np.zeros(shape, np.uint8),
+        lengths=np.asarray(lengths, np.int32),
         labels=np.asarray(labels, np.int32),
         videos=np.asarray(owners, np.int32),
     )
@@ -179,7 +229,9 @@ def read_clips(videos: list[LabelledVideo], classes: list[str], spec: ClipSpec, 
 def training_model(config: TrainingConfig, num_classes: int, init: str | None):
     """The classifier to train: `--mode`'s network without external states, backbone from `--init` if given."""
     shape = [None, config.clip_frames, config.resolution, config.resolution, 3]
-    model = build_classifier(config.variant, config.mode, num_classes, config.seed, shape, external_states=False)
+    model = build_classifier(
+        config.variant, config.mode, num_classes, config.seed, shape, external_states=False, dropout_rate=config.dropout
+    )
     model.build([1] + shape[1:])
     if init:
         backbone = pretrained_backbone(init, config)
@@ -264,47 +316,76 @@ def pretrained_backbone(init: str, config: TrainingConfig):
 
 def fit(model, config: TrainingConfig, train: ClipSet, validation: ClipSet, log=print) -> list[dict]:
     """Trains and leaves `model` with the weights of the epoch with the best validation accuracy (validation
-    accuracy swings between epochs on small data), stopping once `config.patience` epochs in a row have not
-    bettered it. Returns one dict of figures per epoch run."""
+    accuracy swings between epochs on small data), stopping once `config.patience` epochs in a row after the
+    frozen ones have not bettered it. Returns one dict of figures per epoch run.
+
+    Two stages when `config.freeze_epochs` > 0 (the recipe for a backbone from `--init`): the head alone on the
+    frozen backbone (its batch norms in inference mode) at `--learning_rate`, so that a random head does not wreck
+    the backbone's features with large early gradients; then every weight at FINETUNE_RATE of it. Each stage has
+    its own AdamW optimiser and cosine decay."""
     import tensorflow as tf
     import tf_keras
 
-    # As reproducible as TensorFlow allows: dropout and shuffling draw from the seed, and TensorFlow picks
-    # deterministic kernels (or refuses an op that has none). Runs can still part slightly on CPU (see README, Tests).
+    # As reproducible as TensorFlow allows: dropout, shuffling and augmentation draw from the seed, and TensorFlow
+    # picks deterministic kernels (or refuses an op that has none). Runs can still part slightly on CPU (see README,
+    # Tests).
     tf_keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
+    num_classes = model.output_shape[-1]
 
-    @tf.autograph.experimental.do_not_convert  # plain TensorFlow ops: nothing to convert
-    def to_float(frames, labels):  # exactly `clips.model_input`, the float input of `vidlabel run`
-        return tf.cast(frames, tf.float32) * (1 / 255), labels
+    def dataset(clips: ClipSet, epoch: int | None):
+        """Batches of (float clips, one-hot labels); training batches (epoch given) shuffled and augmented."""
+        data = tf.data.Dataset.from_tensor_slices((clips.frames, clips.lengths, clips.labels))
+        if epoch is not None:
+            data = data.shuffle(len(clips.labels), seed=config.seed * 1000 + epoch)
+        seeds = tf.data.Dataset.random(seed=config.seed * 1000 + (epoch or 0)).batch(2)
+        augmentation = config.augmentation if epoch is not None else config.augmentation._replace(enabled=False)
 
-    def dataset(clips: ClipSet, shuffle: bool):
-        data = tf.data.Dataset.from_tensor_slices((clips.frames, clips.labels))
-        if shuffle:
-            data = data.shuffle(len(clips.labels), seed=config.seed, reshuffle_each_iteration=True)
-        return data.batch(config.batch_size).map(to_float).prefetch(2)
+        @tf.autograph.experimental.do_not_convert  # plain TensorFlow ops: nothing to convert
+        def to_model_input(batch, seed):
+            frames, lengths, labels = batch
+            clips = training_batch(frames, lengths, tf.cast(seed, tf.int32), config.clip_frames, augmentation)
+            return clips, tf.one_hot(labels, num_classes)
 
-    steps = config.epochs * int(np.ceil(len(train.labels) / config.batch_size))
-    schedule = tf_keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=max(1, steps))
-    model.compile(
-        optimizer=tf_keras.optimizers.Adam(schedule),
-        loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
-    history, best, stale = [], (-1.0, None), 0
-    validation_data = dataset(validation, False) if len(validation.labels) else None
+        data = tf.data.Dataset.zip((data.batch(config.batch_size), seeds))
+        return data.map(to_model_input, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(2)
+
+    steps_per_epoch = int(np.ceil(len(train.labels) / config.batch_size))
+    frozen = min(config.freeze_epochs, config.epochs)
+
+    def start_stage(backbone_trainable: bool, rate: float, epochs: int):
+        model.backbone.trainable = backbone_trainable
+        schedule = tf_keras.optimizers.schedules.CosineDecay(rate, decay_steps=max(1, epochs * steps_per_epoch))
+        optimizer = tf_keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay)
+        optimizer.exclude_from_weight_decay(var_names=["bias", "beta", "gamma", "scale"])
+        model.compile(
+            optimizer=optimizer,
+            loss=tf_keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=config.label_smoothing),
+            metrics=["accuracy"],
+        )
+
+    # Weights are kept variable by variable: freezing reorders `model.get_weights()`.
+    history, best_score, best_weights, stale = [], -1.0, None, 0
+    validation_data = dataset(validation, None) if len(validation.labels) else None
     for epoch in range(1, config.epochs + 1):
+        if epoch == 1 and frozen:
+            start_stage(False, config.learning_rate, frozen)
+            log(f"epochs 1-{frozen}: the head alone, on the frozen backbone (--freeze_epochs {frozen})")
+        elif epoch == frozen + 1:
+            start_stage(True, config.learning_rate * (FINETUNE_RATE if frozen else 1), config.epochs - frozen)
+            if frozen:
+                log(f"epochs {epoch}-{config.epochs}: every weight, at {FINETUNE_RATE:g} x the learning rate")
         start = time.monotonic()
-        figures = model.fit(dataset(train, True), epochs=1, verbose=0).history
+        figures = model.fit(dataset(train, epoch), epochs=1, verbose=0).history
         row = {"epoch": epoch, "loss": figures["loss"][-1], "accuracy": figures["accuracy"][-1]}
         if validation_data is not None:
             row["val_loss"], row["val_accuracy"] = model.evaluate(validation_data, verbose=0)
         row["seconds"] = time.monotonic() - start
         history.append(row)
         score = row.get("val_accuracy", row["accuracy"])
-        if score > best[0]:
-            best, stale = (score, model.get_weights()), 0
-        else:
+        if score > best_score:
+            best_score, best_weights, stale = score, [(w, w.numpy()) for w in model.weights], 0
+        elif epoch > frozen:
             stale += 1
         log(
             f"epoch {epoch}/{config.epochs}  loss {row['loss']:.3f}  train acc {row['accuracy']:.3f}"
@@ -314,7 +395,9 @@ def fit(model, config: TrainingConfig, train: ClipSet, validation: ClipSet, log=
         if config.patience and stale >= config.patience and epoch < config.epochs:
             log(f"stopping: no better validation accuracy for {stale} epochs (--patience {config.patience})")
             break
-    model.set_weights(best[1])
+    model.backbone.trainable = True
+    for weight, value in best_weights:
+        weight.assign(value)
     return history
 
 
@@ -448,6 +531,39 @@ def export_trained(
 # --- 7. all of it ----------------------------------------------------------------------------------------------------
 
 
+def cross_validate(splits, train_clips: ClipSet, validation_clips: ClipSet, classes, config, init, log) -> dict:
+    """`--folds K`: a fresh model trained and scored on each fold (read once for all folds); the mean and spread
+    of validation accuracy say how far one split's figure can be trusted on a small set."""
+    accuracies, video_accuracies, best_epochs = [], [], []
+    for k, (train_videos, val_videos) in enumerate(splits, 1):
+        log(f"fold {k}/{len(splits)}: {len(train_videos)} training videos, {len(val_videos)} validation videos")
+        model = training_model(config, len(classes), init)
+        validation = validation_clips.of_videos(val_videos)
+        with depthwise_layers_as_2d():
+            history = fit(model, config, train_clips.of_videos(train_videos), validation, log=lambda x: log(f"  {x}"))
+        report = validation_report(model, classes, validation, config.batch_size)
+        accuracies.append(report["accuracy"])
+        video_accuracies.append(report["video_accuracy"])
+        best_epochs.append(max(history, key=lambda row: row["val_accuracy"])["epoch"])
+        log(f"fold {k}/{len(splits)}: validation accuracy {accuracies[-1]:.3f}, videos {video_accuracies[-1]:.3f}")
+    summary = {
+        "folds": len(splits),
+        "accuracy": accuracies,
+        "accuracy_mean": float(np.mean(accuracies)),
+        "accuracy_std": float(np.std(accuracies)),
+        "video_accuracy": video_accuracies,
+        "video_accuracy_mean": float(np.mean(video_accuracies)),
+        "video_accuracy_std": float(np.std(video_accuracies)),
+        "best_epochs": best_epochs,
+    }
+    log(
+        f"cross-validation over {len(splits)} folds: validation accuracy {summary['accuracy_mean']:.3f} "
+        f"± {summary['accuracy_std']:.3f} (min {min(accuracies):.3f}, max {max(accuracies):.3f}); per video "
+        f"{summary['video_accuracy_mean']:.3f} ± {summary['video_accuracy_std']:.3f}"
+    )
+    return summary
+
+
 def finetune(
     data: str,
     out: str,
@@ -455,13 +571,14 @@ def finetune(
     *,
     init: str | None = None,
     validation_split: float = 0.2,
+    folds: int = 0,
     stream: bool = False,
     tflite: bool = False,
     about: dict | None = None,
     log=print,
 ) -> dict:
-    """Lists, splits and reads the labelled videos, trains, and exports the best epoch to OUT; returns the training
-    record (also written as OUT/training.json, with `about` merged in first)."""
+    """Lists, splits and reads the labelled videos, cross-validates (`folds` > 1), trains, and exports the best
+    epoch to OUT; returns the training record (also written as OUT/training.json, with `about` merged in first)."""
     videos = list_labelled_videos(data)
     classes = sorted({v.label for v in videos})
     if len(classes) < 2:
@@ -472,13 +589,23 @@ def finetune(
     model = training_model(config, len(classes), init)  # before decoding: a bad --init costs no reading time
     log(f"{len(videos)} videos in {len(classes)} classes: {', '.join(classes)}")
     train_videos, val_videos = split_videos(videos, validation_split, config.seed)
-    spec = ClipSpec(config.fps, config.resolution, config.clip_frames, config.clip_frames)
-    train, skipped = read_clips(
-        train_videos, classes, spec._replace(stride_frames=max(1, config.clip_frames // 2)), "train"
+    splits = fold_splits(videos, folds, config.seed) if folds > 1 else []
+    # Training clips start every half clip and carry augmentation's margin; validation clips are cut as `run` cuts.
+    train_spec = ClipSpec(
+        config.fps,
+        config.resolution,
+        config.clip_frames + margin_frames(config.clip_frames, config.augmentation),
+        max(1, config.clip_frames // 2),
     )
-    validation, val_skipped = read_clips(val_videos, classes, spec, "validation")
-    for uri, why in skipped + val_skipped:
+    val_spec = ClipSpec(config.fps, config.resolution, config.clip_frames, config.clip_frames)
+    to_train = sorted(set(train_videos).union(*(fold for fold, _ in splits)))
+    to_validate = sorted(set(val_videos).union(*(fold for _, fold in splits)))
+    train_clips, skipped = read_clips(videos, to_train, classes, train_spec, config.clip_frames, "train")
+    val_clips, val_skipped = read_clips(videos, to_validate, classes, val_spec, config.clip_frames, "validation")
+    skipped = list(dict.fromkeys(skipped + val_skipped))
+    for uri, why in skipped:
         log(f"skipped {uri}: {why}")
+    train, validation = train_clips.of_videos(train_videos), val_clips.of_videos(val_videos)
     if not len(train.labels):
         raise UsageError(f"--data {data}: no training clip could be read (see the skipped videos above)")
     log(
@@ -486,6 +613,9 @@ def finetune(
         f"clips from {len(val_videos)} videos ({config.clip_frames} frames of {config.resolution} px at "
         f"{config.fps:g} fps)"
     )
+    cross_validation = cross_validate(splits, train_clips, val_clips, classes, config, init, log) if splits else None
+    if cross_validation:
+        log("training the model to export, on the split above")
 
     train_started = time.time()
     with depthwise_layers_as_2d():
@@ -501,13 +631,14 @@ def finetune(
         **(about or {}),
         "data": data,
         "classes": classes,
-        "config": config._asdict(),
+        "config": config.to_record(),
         "init": init or f"random weights (seed {config.seed})",
         "train_videos": len(train_videos),
         "validation_videos": len(val_videos),
         "train_clips": int(len(train.labels)),
         "validation_clips": int(len(validation.labels)),
-        "skipped_videos": [{"uri": uri, "why": why} for uri, why in skipped + val_skipped],
+        "skipped_videos": [{"uri": uri, "why": why} for uri, why in skipped],
+        "cross_validation": cross_validation,
         "best_epoch": best["epoch"],
         "validation": report,
         "warnings": warnings,

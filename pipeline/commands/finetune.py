@@ -8,7 +8,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from vidlabel.movinet.finetune import TrainingConfig, finetune
+from vidlabel.movinet.augment import Augmentation
+from vidlabel.movinet.finetune import FINETUNE_RATE, TrainingConfig, finetune
 from vidlabel.movinet.variants import MODES, MOVINET_VARIANTS, clip_frame_count
 from vidlabel.pipeline import __version__
 from vidlabel.transforms.errors import EXIT_OK, UsageError
@@ -19,7 +20,7 @@ class DefaultsShown(argparse.ArgumentDefaultsHelpFormatter):
     """Each flag's default in --help, except where it says nothing (required flags, switches, no default)."""
 
     def _get_help_string(self, action):
-        if action.required or action.default in (None, False):
+        if action.required or action.default is None or action.default is False:
             return action.help
         return super()._get_help_string(action)
 
@@ -55,7 +56,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--clip_seconds", type=float, default=1.0, help="Clip length in seconds.")
     p.add_argument("--epochs", type=int, default=15, help="Passes over the training clips; the best one is kept.")
     p.add_argument("--batch_size", type=int, default=8, help="Clips per optimiser step.")
-    p.add_argument("--learning_rate", type=float, default=2e-3, help="Adam's first rate (cosine decay to 0).")
+    p.add_argument(
+        "--learning_rate", type=float, default=2e-3, help="AdamW's first rate (cosine decay to 0 over each stage)."
+    )
     p.add_argument(
         "--patience",
         type=int,
@@ -63,7 +66,39 @@ def parser() -> argparse.ArgumentParser:
         help="Stop after this many epochs without a better validation accuracy (0: run every epoch); the best "
         "epoch is kept either way.",
     )
+    p.add_argument(
+        "--freeze_epochs",
+        type=int,
+        help="Train the head alone on the frozen backbone for this many epochs, then every weight at "
+        f"{FINETUNE_RATE:g} x --learning_rate: the recipe for small data with --init. Default: 3 with --init, 0 "
+        "(one stage) without.",
+    )
+    p.add_argument(
+        "--augment",
+        choices=("on", "off"),
+        default="on",
+        help="Label-safe augmentation of training clips: random start and playback speed (+-20%%), random "
+        "resized crop, brightness / contrast / saturation jitter, noise.",
+    )
+    p.add_argument(
+        "--flip", action="store_true", help="Also mirror half the training clips (only if a mirror keeps the label)."
+    )
+    p.add_argument(
+        "--reverse",
+        action="store_true",
+        help="Also play half the training clips backwards (only if the labels read the same backwards).",
+    )
+    p.add_argument("--weight_decay", type=float, default=0.05, help="AdamW's decoupled weight decay.")
+    p.add_argument("--dropout", type=float, default=0.3, help="Dropout before the head's last layer.")
+    p.add_argument("--label_smoothing", type=float, default=0.1, help="Label smoothing of the training loss.")
     p.add_argument("--validation_split", type=float, default=0.2, help="Share of each class's videos held out.")
+    p.add_argument(
+        "--folds",
+        type=int,
+        default=0,
+        help="Cross-validate first: train K models, each validated on a K-th of every class's videos, and report "
+        "the mean and spread of validation accuracy (K+1 trainings in all; 0: off).",
+    )
     p.add_argument("--seed", type=int, default=0, help="Seeds the split, the first weights and the shuffling.")
     p.add_argument("--stream", action="store_true", help="Also export OUT/stream (stream SavedModel); --mode stream.")
     p.add_argument("--tflite", action="store_true", help="Also export OUT/stream/model.tflite; --mode stream.")
@@ -81,6 +116,13 @@ def main(argv: list[str]) -> int:
         raise UsageError(f"--patience {args.patience}: give 0 (never stop early) or more epochs")
     if not 0 <= args.validation_split < 1:
         raise UsageError("--validation_split must be in [0, 1)")
+    if args.weight_decay < 0 or not 0 <= args.dropout < 1 or not 0 <= args.label_smoothing < 1:
+        raise UsageError("--weight_decay must be >= 0, --dropout and --label_smoothing in [0, 1)")
+    freeze_epochs = args.freeze_epochs if args.freeze_epochs is not None else (3 if args.init else 0)
+    if not 0 <= freeze_epochs < args.epochs:
+        raise UsageError(f"--freeze_epochs {freeze_epochs}: give 0 (one stage) up to --epochs - 1 ({args.epochs - 1})")
+    if args.folds == 1 or args.folds < 0:
+        raise UsageError(f"--folds {args.folds}: give 2 or more folds, or 0 for no cross-validation")
     config = TrainingConfig(
         args.variant,
         args.mode,
@@ -92,6 +134,11 @@ def main(argv: list[str]) -> int:
         args.learning_rate,
         args.seed,
         args.patience,
+        Augmentation(args.augment == "on", args.flip, args.reverse),
+        args.weight_decay,
+        args.dropout,
+        args.label_smoothing,
+        freeze_epochs,
     )
     started = time.time()
     record = finetune(
@@ -100,6 +147,7 @@ def main(argv: list[str]) -> int:
         config,
         init=args.init,
         validation_split=args.validation_split,
+        folds=args.folds,
         stream=args.stream,
         tflite=args.tflite,
         about={"vidlabel_version": __version__},
