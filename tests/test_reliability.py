@@ -282,7 +282,9 @@ def test_a_crashed_or_hung_decoder_costs_one_row_and_the_next_file_decodes(tmp_p
         [hung] = list(decoder.decode(str(fifo)))  # opening a FIFO with no writer blocks forever
         assert isinstance(hung, VideoError) and hung.error_class == "DecodeTimeout" and 3 <= time.time() - started < 10
 
-        # A real crash: the decoder process dies by SIGSEGV mid-file (here sent while it waits on the FIFO).
+        # A real crash: the decoder process dies by SIGSEGV mid-file (here sent while it waits on the FIFO). The
+        # replacement is started first: a child's start-up is waited for apart from the per-file timeout.
+        decoder.start()
         pid = []
         threading.Timer(1.0, lambda: pid.append(decoder._process.pid) or os.kill(pid[0], signal.SIGSEGV)).start()
         [crashed] = list(decoder.decode(str(fifo)))

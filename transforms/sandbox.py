@@ -26,6 +26,11 @@ from multiprocessing.connection import Connection
 from vidlabel.transforms.types import ClipSpec, DecodeLimits, VideoError, VideoInfo
 
 _PR_SET_PDEATHSIG = 1  # Linux prctl: signal the child when its parent dies
+# How long a fresh child may take to import PyAV and vidlabel and say it is ready. Not counted in a file's
+# --decode_timeout_seconds: on a loaded machine the start-up alone can exceed a short timeout, and a file must not
+# be reported as hanging for it.
+STARTUP_TIMEOUT_S = 120
+_READY = "ready"
 
 
 class DecoderProcess:
@@ -53,6 +58,17 @@ class DecoderProcess:
             )
         self._conn = Connection(ours.detach())
         self._conn.send((self._spec, self._limits))
+        try:
+            ready = self._conn.poll(STARTUP_TIMEOUT_S) and self._conn.recv() == _READY
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
+            status = self._process.poll()
+            self.close()
+            raise RuntimeError(
+                "the decoder process did not start"
+                + (f" ({describe_exit(status)})" if status is not None else f" within {STARTUP_TIMEOUT_S} s")
+            )
 
     def decode(self, uri: str) -> Iterator:
         if self._process is None or self._process.poll() is not None:
@@ -133,6 +149,7 @@ def serve(fd: int) -> None:
         limit = _address_space() + limits.memory_mb * 2**20
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     av.logging.set_level(None)  # FFmpeg log callbacks from decoder threads can deadlock Python (PyAV caveats)
+    conn.send(_READY)  # from here on the parent's per-file timeout runs
     while True:
         try:
             uri = conn.recv()
