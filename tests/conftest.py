@@ -103,7 +103,7 @@ def pytest_configure(config):
 
 # Files whose tests take longest, started first: with xdist (`-n 2 --dist loadfile`, pytest.ini) each file runs on
 # one worker, so the longest one bounds the suite unless it starts at once.
-LONGEST_FIRST = ("test_finetune.py",)
+LONGEST_FIRST = ("test_finetune.py", "test_finetune_backbone.py")  # loadfile: one on each worker, first
 
 
 def pytest_collection_modifyitems(items):
