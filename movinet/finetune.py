@@ -278,7 +278,7 @@ def pretrained_backbone(init: str, config: TrainingConfig):
         source = build_classifier(config.variant, config.mode, 600, external_states=False)
         source.build([1, 1, config.resolution, config.resolution, 3])
         try:
-            tf.train.Checkpoint(model=source).restore(prefix).assert_existing_objects_matched()
+            tf.train.Checkpoint(model=source).restore(prefix).assert_existing_objects_matched().expect_partial()
         except (AssertionError, ValueError, tf.errors.OpError) as exc:
             raise ModelError(
                 f"--init {init}: not a MoViNet {config.variant} {config.mode} checkpoint ({str(exc)[:300]})"
@@ -302,8 +302,10 @@ def pretrained_backbone(init: str, config: TrainingConfig):
         source({**source.init_states(shape), "image": tf.zeros(shape)})
     else:
         source.build(shape)
-    try:  # a SavedModel's variables are a checkpoint whose root is the saved model object
-        source.load_weights(os.path.join(located.path, "variables", "variables")).assert_existing_objects_matched()
+    try:  # a SavedModel's variables are a checkpoint whose root is the saved model object; every network weight
+        # must be found there, and what the network has no use for (an optimiser's state) is left unread quietly
+        weights = os.path.join(located.path, "variables", "variables")
+        source.load_weights(weights).assert_existing_objects_matched().expect_partial()
     except (AssertionError, ValueError, tf.errors.OpError) as exc:
         raise ModelError(
             f"--init {init}: its weights do not fit a MoViNet {config.variant} {config.mode} network ({str(exc)[:300]})"
