@@ -9,8 +9,9 @@ Runs (each skipped when its model exists in WORK, so a long session can be resum
 - `plain30`: the same without augmentation and regularisation (`--augment off --weight_decay 0 --dropout 0
   --label_smoothing 0`), the recipe before issue 18;
 - `backbone`: 40 videos per class of four *diagonal* motions (other classes), random weights: the backbone;
-- `init30`, `init10`: 30 and 10 videos per class from the backbone (`--init`, two stages by default);
-- `init30_one_stage`: as init30 with `--freeze_epochs 0` (every weight at the full rate from the start);
+- `init30`, `init10`: 30 and 10 videos per class from the backbone (`--init`: every weight at the full rate);
+- `init30_two_stage`, `init10_two_stage`: the same with `--freeze_epochs 3` (the head alone first, then every
+  weight at a tenth of the rate);
 - `unlearnable`: 30 videos per class filed under random classes.
 `--backbone MODEL` starts init30 and init10 from another model instead (the demo's, say).
 Held-out: 10 new videos per class. Prints a Markdown table (validation and held-out accuracy, epochs, times) and
@@ -40,7 +41,8 @@ RUNS = {  # name: (training data, flags)
     "backbone": ("diagonal40", ()),
     "init30": ("axis30", ("--init", "{backbone}")),
     "init10": ("axis10", ("--init", "{backbone}")),
-    "init30_one_stage": ("axis30", ("--init", "{backbone}", "--freeze_epochs", "0")),
+    "init30_two_stage": ("axis30", ("--init", "{backbone}", "--freeze_epochs", "3")),
+    "init10_two_stage": ("axis10", ("--init", "{backbone}", "--freeze_epochs", "3")),
     "unlearnable": ("shuffled30", ()),
 }
 DATA = {  # name: generator flags

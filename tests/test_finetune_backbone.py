@@ -84,11 +84,12 @@ def test_init_two_stage_and_folds_through_the_command(trained_backbone, tmp_path
     vidlabel("synth", "--out", tmp_path / "data", "--classes", classes, "--videos_per_class", 4, "--seed", 8)
     model = tmp_path / "model"
     flags = ("--resolution", "32", "--fps", "8", "--clip_seconds", "0.5", "--epochs", "4", "--batch_size", "4")
-    result = vidlabel("finetune", "--data", tmp_path / "data", "--out", model, "--init", out, "--folds", 2, *flags)
+    two_stages = ("--init", out, "--freeze_epochs", 3)
+    result = vidlabel("finetune", "--data", tmp_path / "data", "--out", model, *two_stages, "--folds", 2, *flags)
     assert "epochs 1-3: the head alone, on the frozen backbone (--freeze_epochs 3)" in result.stdout
     assert "cross-validation over 2 folds: validation accuracy" in result.stdout
     record = json.loads((model / "training.json").read_text())
-    assert record["init"] == str(out) and record["config"]["freeze_epochs"] == 3  # the default with --init
+    assert record["init"] == str(out) and record["config"]["freeze_epochs"] == 3
     assert record["config"]["augmentation"] == {"enabled": True, "flip": False, "reverse": False}
     folds = record["cross_validation"]
     assert folds["folds"] == 2 and len(folds["accuracy"]) == 2

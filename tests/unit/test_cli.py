@@ -71,4 +71,3 @@ def test_finetune_help_shows_every_default(capsys):
             assert action.required or f"(default: {action.default})" in shown, action.dest
     assert "(default: None)" not in shown and "(default: False)" not in shown
     assert "(default: 0)" in shown  # --seed and --folds: a zero default is a default (0 == False in Python)
-    assert "Default: 3 with --init, 0 (one stage) without." in shown  # --freeze_epochs depends on --init
