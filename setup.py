@@ -31,7 +31,8 @@ RUNTIME = [
     "numpy>=1.26",
     "tqdm>=4.66",
     "ai-edge-litert>=2.0",  # LiteRT: runs the TFLite stream models (tf.lite.Interpreter is deprecated)
-    "matplotlib>=3.8",  # `vidlabel plot`
+    "matplotlib>=3.8",  # `vidlabel plot`, the report's charts
+    "pillow>=10",  # the thumbnails' JPEGs (matplotlib needs it too)
     "duckdb>=1.1",  # the demo (and the commands that read the tables) query the Parquet result with it
     "scikit-learn>=1.4",  # `vidlabel train-head`: logistic regression and cross-validation by video
     # tensorflow-hub 0.16 imports pkg_resources, which setuptools 81 removed.

@@ -2,7 +2,8 @@
 
     ReadJobFiles -> DecodeClips -> RunInference(MoViNet) -> rows -> WriteToParquet (staging)
          |             |                   `-> predictions, frame_labels; per video: segments; per shot: top k
-         |             `-> one VideoInfo (with its shots) or VideoError per file -> videos / shots / errors tables
+         |             |-> one VideoInfo (with its shots) or VideoError per file -> videos / shots / errors tables
+         |             `-> (--thumbnails) small JPEGs taken while decoding -> thumbnails table
          `-> (--incremental) KeepUnchanged: published rows of the files not labelled, written beside the new ones
 
 The launcher listed the files once and wrote those to label as the job's file list (`listing.py`).
@@ -24,7 +25,7 @@ from apache_beam.ml.inference.base import RunInference
 
 from vidlabel.pipeline.plan import JobPlan
 from vidlabel.transforms import rows, schema
-from vidlabel.transforms.decode import VIDEO_ERROR, VIDEO_INFO, DecodeClips
+from vidlabel.transforms.decode import THUMBNAIL, VIDEO_ERROR, VIDEO_INFO, DecodeClips
 from vidlabel.transforms.incremental import KeepUnchanged
 from vidlabel.transforms.inference import MovinetHandler
 from vidlabel.transforms.listing import ReadJobFiles
@@ -64,8 +65,9 @@ class LabelVideos(beam.PTransform):
             embeddings=plan.embeddings,
         )
 
-        decoded = files | "DecodeClips" >> beam.ParDo(DecodeClips(plan.clip_spec, plan.decode_limits)).with_outputs(
-            VIDEO_INFO, VIDEO_ERROR, main="clips"
+        decoder = DecodeClips(plan.clip_spec, plan.decode_limits, plan.thumbnails_every_s)
+        decoded = files | "DecodeClips" >> beam.ParDo(decoder).with_outputs(
+            VIDEO_INFO, VIDEO_ERROR, THUMBNAIL, main="clips"
         )
         # PredictionResult(example=ClipKey, inference=ClipScores)
         scored = decoded.clips | "ScoreClips" >> RunInference(handler)
@@ -130,6 +132,7 @@ class LabelVideos(beam.PTransform):
             | "ToSegmentRows" >> beam.FlatMapTuple(lambda uri, found: [rows.segment_row(uri, s, ctx) for s in found])
         )
         errors = decoded[VIDEO_ERROR] | "ToErrorRows" >> beam.Map(rows.error_row, ctx)
+        thumbnails = decoded[THUMBNAIL] | "ToThumbnailRows" >> beam.Map(rows.thumbnail_row, ctx)
         # One step per output rather than a Flatten, which the local runner may materialise instead of fusing.
         _ = decoded[VIDEO_INFO] | "ReportVideosDone" >> beam.ParDo(ReportProgress(self._progress_path))
         _ = decoded[VIDEO_ERROR] | "ReportVideosFailed" >> beam.ParDo(ReportProgress(self._progress_path))
@@ -140,6 +143,7 @@ class LabelVideos(beam.PTransform):
             "shots": shots,
             "segments": segments,
             "frame_labels": frame_labels,
+            "thumbnails": thumbnails,
         }
 
 

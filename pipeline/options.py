@@ -7,11 +7,14 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, TestOptions, _BeamArgumentParser
 
 from vidlabel.transforms.errors import UsageError
 from vidlabel.transforms.listing import DEFAULT_EXTENSIONS
+from vidlabel.transforms.thumbnails import DEFAULT_EVERY_S as DEFAULT_THUMBNAILS_EVERY_S
+from vidlabel.transforms.thumbnails import MIN_GAP_S
 from vidlabel.transforms.types import RESIZE_MODES, WINDOW_MODES, DecodeLimits
 
 DEFAULT_MIN_SCORE = 0.3
@@ -144,6 +147,13 @@ class VidlabelOptions(PipelineOptions):
             "`vidlabel search` and `vidlabel train-head`. Every model form gives them.",
         )
         parser.add_argument(
+            "--thumbnails",
+            default=f"{DEFAULT_THUMBNAILS_EVERY_S:g}",
+            help="N or off. Small JPEGs taken while decoding, for `vidlabel report` (the thumbnails table): one "
+            "a short way into each shot, and one every N seconds within a long shot, never two within 1 s. "
+            "Default: %(default)s.",
+        )
+        parser.add_argument(
             "--decode_timeout_seconds",
             type=float,
             default=DecodeLimits().timeout_s,
@@ -178,6 +188,10 @@ class VidlabelOptions(PipelineOptions):
             "run's log (published as OUTPUT/run.log).",
         )
 
+    def thumbnails_every_s(self) -> float | None:
+        """--thumbnails as seconds between thumbnails within a shot, None when off (`check` has validated it)."""
+        return None if self.thumbnails == "off" else float(self.thumbnails)
+
     def decode_limits(self) -> DecodeLimits:
         return DecodeLimits(
             timeout_s=self.decode_timeout_seconds,
@@ -205,6 +219,16 @@ class VidlabelOptions(PipelineOptions):
             raise UsageError(f"--top_k must be at least 1, not {self.top_k}")
         if not 0 < self.min_score <= 1:
             raise UsageError(f"--min_score is a probability in (0, 1], not {self.min_score}")
+        if self.thumbnails != "off":
+            try:
+                every_s = float(self.thumbnails)
+            except ValueError:
+                every_s = math.nan
+            if not every_s >= MIN_GAP_S:
+                raise UsageError(
+                    f"--thumbnails {self.thumbnails}: give the seconds between thumbnails within a shot (at least "
+                    f"{MIN_GAP_S:g}), or off"
+                )
         if self.batch_size < 1:
             raise UsageError(f"--batch_size must be at least 1, not {self.batch_size}")
         for flag in ("clip_seconds", "stride_seconds", "fps"):

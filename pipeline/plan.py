@@ -48,6 +48,7 @@ class JobPlan(NamedTuple):
     min_score: float  # the segments table's threshold
     frame_labels: bool  # stream models: the per-second frame_labels table
     embeddings: bool  # clip, video and shot embeddings (`movinet/features.py`)
+    thumbnails_every_s: float | None  # --thumbnails: seconds between a shot's thumbnails; None: no thumbnails
     batch_size: int
     run_id: str
     labelling: dict  # everything a row depends on besides the video: model and labels hashes, clip settings
@@ -157,6 +158,7 @@ def plan_job(options: PipelineOptions) -> JobPlan:
         min_score=opts.min_score,
         frame_labels=opts.frame_labels,
         embeddings=opts.embeddings,
+        thumbnails_every_s=opts.thumbnails_every_s(),
         batch_size=opts.batch_size,
         run_id=run_id,
         labelling=labelling,

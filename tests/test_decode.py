@@ -2,6 +2,7 @@
 tests do; preprocessing is checked against independent references (TensorFlow's resize, FFmpeg's autorotation)."""
 
 import fractions
+import io
 import shutil
 import subprocess
 
@@ -12,7 +13,7 @@ import pytest
 
 from vidlabel.transforms.clips import model_input
 from vidlabel.transforms.decode import VIDEO_ERROR, VIDEO_INFO, DecodeClips, codec_name, decode_video, to_model_frame
-from vidlabel.transforms.types import ClipSpec, DecodeLimits, VideoError, VideoFile, VideoInfo
+from vidlabel.transforms.types import ClipSpec, DecodeLimits, Thumbnail, VideoError, VideoFile, VideoInfo
 
 from conftest import DECODABLE, UNDECODABLE, VIDEOS
 
@@ -357,3 +358,35 @@ def test_codec_name_maps_decoder_and_encoder_names_to_the_codec():
     }
     assert {name: codec_name(name) for name in names} == names
     assert codec_name("no-such-decoder") == "no-such-decoder"
+
+
+def test_thumbnails_come_from_the_decoding_pass_upright_and_on_schedule():
+    """Through the decoder process as `vidlabel run` uses it: without cuts, one 0.5 s in (1.0 s on a 1-fps video)
+    and one every N seconds after it; a rotated video's thumbnail is upright (portrait, as its VideoInfo says) and
+    is the frame the model sees, turned the same way; without the setting there are none."""
+    from PIL import Image
+
+    fn = DecodeClips(SPEC, thumbnails_every_s=10.0)
+    fn.setup()
+    try:
+        thumbs, infos = {}, {}
+        for name in ("countdown_10min_1fps.mkv", "mug_rotate270_h264.mp4", "zero_bytes.webm"):
+            out = list(fn.process(VideoFile(str(VIDEOS / name), None, None)))
+            thumbs[name] = [o.value for o in out if isinstance(o, beam.pvalue.TaggedOutput) and o.tag == "thumbnail"]
+            infos[name] = [o.value for o in out if isinstance(o, beam.pvalue.TaggedOutput) and o.tag == VIDEO_INFO]
+    finally:
+        fn.teardown()
+    assert [t.time_s for t in thumbs["countdown_10min_1fps.mkv"]] == [1.0 + 10 * i for i in range(60)]
+    assert thumbs["zero_bytes.webm"] == []
+    (mug,) = thumbs["mug_rotate270_h264.mp4"]
+    (info,) = infos["mug_rotate270_h264.mp4"]
+    assert (mug.width, mug.height) == (108, 192) and info.width / info.height == pytest.approx(108 / 192, abs=0.01)
+    picture = np.asarray(Image.open(io.BytesIO(mug.jpeg)).convert("RGB").resize((64, 64), Image.BILINEAR), float)
+    with av.open(str(VIDEOS / "mug_rotate270_h264.mp4")) as container:
+        frame = next(f for f in container.decode(video=0) if f.time >= mug.time_s - 1e-6)
+        model_frame = to_model_frame(frame, SPEC._replace(resolution=64, resize="stretch")).astype(float)
+    assert np.abs(picture - model_frame).mean() < 12  # the same picture, the same way up
+    assert np.abs(picture - np.rot90(model_frame, 2)).mean() > 2 * np.abs(picture - model_frame).mean()
+    assert not any(
+        isinstance(i, Thumbnail) for i in decode_video(str(VIDEOS / "bbb_vp8_vorbis_1s.webm"), SPEC, DecodeLimits())
+    )

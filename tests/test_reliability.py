@@ -81,7 +81,7 @@ def test_incremental_labels_exactly_the_new_and_changed_files(tmp_path, lite_mod
     vidlabel("run", *IN_PROCESS, "--input", folder, "--output", out, *flags)
     first = videos_table(out)
     assert len(first) == 10 and len({r[1] for r in first}) == 1
-    first_tables = {table: all_rows(out, table) for table in ("shots", "segments", "frame_labels")}
+    first_tables = {table: all_rows(out, table) for table in ("shots", "segments", "frame_labels", "thumbnails")}
     assert all(first_tables.values())
 
     copy_videos(["countdown_10min_1fps.mkv", "swimming_person.gif"], folder / "new")
@@ -92,7 +92,7 @@ def test_incremental_labels_exactly_the_new_and_changed_files(tmp_path, lite_mod
     labelled = sorted(uri for uri, run_id, _ in second if run_id == new_run["run_id"])
     assert labelled == sorted(str(p) for p in (folder / "new").iterdir())
     assert set(first) <= set(second)  # the kept rows are the published ones, run_id included
-    for table in ("shots", "segments", "frame_labels"):  # every table: kept rows as published, new files' rows added
+    for table in first_tables:  # every table: kept rows as published, new files' rows added
         assert set(first_tables[table]) <= set(all_rows(out, table)), table
     shot_uris = duckdb.sql(f"select distinct video_uri from '{out}/shots-*.parquet'").fetchall()
     assert {uri for (uri,) in shot_uris} == {uri for uri, _, status in second if status == "ok"}
@@ -170,7 +170,7 @@ def test_a_result_written_by_vidlabel_0_2_is_extended_with_incremental(tmp_path,
         pq.write_table(table, path)
     for path in result.glob("predictions-*.parquet"):  # 0.6 added the embeddings
         pq.write_table(pq.read_table(path).drop_columns(["embedding"]), path)
-    for table in ("errors", "shots", "segments", "frame_labels"):  # as tables later versions add
+    for table in ("errors", "shots", "segments", "frame_labels", "thumbnails"):  # as tables later versions add
         for path in result.glob(f"{table}-*.parquet"):
             path.unlink()
     record = json.loads((result / "run.json").read_text())
@@ -191,9 +191,10 @@ def test_a_result_written_by_vidlabel_0_2_is_extended_with_incremental(tmp_path,
     assert by_name["00-swimming_person.gif"][0] == "gif" and None not in by_name["00-swimming_person.gif"]
     assert duckdb.sql(f"select count(*) from '{out}/errors-*.parquet'").fetchall() == [(0,)]  # the table is back
     record = json.loads((out / "run.json").read_text())
-    assert record["schema_version"] == 4 and record["counts"]["kept_without_new_outputs"] == 2
-    shots = duckdb.sql(f"select distinct video_uri from '{out}/shots-*.parquet'").fetchall()
-    assert [uri.rsplit("/", 1)[-1] for (uri,) in shots] == ["00-swimming_person.gif"]  # kept videos have none
+    assert record["schema_version"] == 5 and record["counts"]["kept_without_new_outputs"] == 2
+    for table in ("shots", "thumbnails"):
+        uris = duckdb.sql(f"select distinct video_uri from '{out}/{table}-*.parquet'").fetchall()
+        assert [uri.rsplit("/", 1)[-1] for (uri,) in uris] == ["00-swimming_person.gif"], table  # kept: none
     assert_each_clip_once(out)
 
 

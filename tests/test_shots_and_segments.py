@@ -1,6 +1,8 @@
 """What happens where: shots found in the decoding pass, clips that respect them (--windows shots), label segments
 and per-second labels, checked on real runs of rendered videos whose cuts are known, read back with DuckDB."""
 
+import io
+
 import duckdb
 import numpy as np
 import pytest
@@ -19,21 +21,25 @@ CUTS = (75, 87)  # source frames that start a shot
 NUM_FRAMES = 175
 
 
-def render_shots(path):
-    """A real H.264 file: each shot is a different coarse random pattern that keeps moving (a pan), so frames always
-    differ, a little within a shot and wholly at a cut."""
-    import av
-
+def rendered_frame(i: int) -> np.ndarray:
+    """Frame i of `render_shots`, uint8 RGB [96, 128, 3]: each shot is a different coarse random pattern that keeps
+    moving (a pan), so frames always differ, a little within a shot and wholly at a cut."""
     rng = np.random.default_rng(3)
     blocks = [rng.integers(0, 256, (6, 16, 3), dtype=np.uint8) for _ in range(len(CUTS) + 1)]
-    textures = [np.kron(b, np.ones((16, 16, 1), dtype=np.uint8)) for b in blocks]  # 96 x 256
+    shot = sum(i >= c for c in CUTS)
+    texture = np.kron(blocks[shot], np.ones((16, 16, 1), dtype=np.uint8))  # 96 x 256
+    return np.ascontiguousarray(np.roll(texture, 2 * i, axis=1)[:, :128])
+
+
+def render_shots(path):
+    """A real H.264 file of `rendered_frame`s."""
+    import av
+
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=FPS)
         stream.width, stream.height, stream.pix_fmt = 128, 96, "yuv420p"
         for i in range(NUM_FRAMES):
-            shot = sum(i >= c for c in CUTS)
-            image = np.roll(textures[shot], 2 * i, axis=1)[:, :128]
-            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rendered_frame(i), format="rgb24")):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
@@ -67,6 +73,23 @@ def test_shots_are_found_at_the_rendered_cuts_in_both_window_modes(shots_run):
         assert [s[2] for s in shots] == [c - 1 for c in CUTS] + [NUM_FRAMES - 1]
         assert [s[3] for s in shots] == pytest.approx([0.0, *(c / FPS for c in CUTS)], abs=1e-3)
         assert shots[-1][4] == pytest.approx(NUM_FRAMES / FPS, abs=1e-3)
+
+
+def test_thumbnails_are_taken_half_a_second_into_each_shot_and_show_that_frame(shots_run):
+    """The first shot's thumbnail is its frame 13 (0.52 s, the first at or after 0.5 s). A later shot's is taken
+    when the detector has decided its cut, 20 frames (0.8 s) on: the 0.48-s shot has ended by then, so the frame
+    taken (95, 3.8 s) shows the third shot, whose own would come under 1 s later and is skipped. Each JPEG is
+    exactly that frame as rendered, up to compression (the frame 40 on differs)."""
+    from PIL import Image
+
+    _, outs = shots_run
+    thumbs = table(outs["shots"], "thumbnails", "time_s, width, height, jpeg", "time_s")
+    assert [t[0] for t in thumbs] == pytest.approx([13 / FPS, 95 / FPS])
+    for (_, width, height, jpeg), index in zip(thumbs, (13, 95)):
+        picture = np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB"), np.float32)
+        assert picture.shape == (height, width, 3) == (96, 128, 3)
+        assert np.abs(picture - rendered_frame(index)).mean() < 12  # a shot's pattern, not another's (~85 apart)
+        assert np.abs(picture - rendered_frame(index + 40)).mean() > 40
 
 
 def test_shot_windows_end_clips_at_cuts_and_keep_a_too_short_shot_with_the_next(shots_run):

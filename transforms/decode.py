@@ -26,7 +26,17 @@ from apache_beam.metrics import Metrics
 from vidlabel.transforms import clips, shots
 from vidlabel.transforms.sandbox import DecoderProcess
 from vidlabel.transforms.storage import to_local_path
-from vidlabel.transforms.types import ClipKey, ClipSpec, DecodeLimits, ShotSpan, VideoError, VideoFile, VideoInfo
+from vidlabel.transforms.thumbnails import ThumbnailPicker
+from vidlabel.transforms.types import (
+    ClipKey,
+    ClipSpec,
+    DecodeLimits,
+    ShotSpan,
+    Thumbnail,
+    VideoError,
+    VideoFile,
+    VideoInfo,
+)
 
 
 class NoVideoError(Exception):
@@ -139,11 +149,12 @@ def to_model_frame(frame: av.VideoFrame, spec: ClipSpec) -> np.ndarray:
 
 
 def decode_video(
-    uri: str, spec: ClipSpec, limits: DecodeLimits
-) -> Iterator[tuple[ClipKey, np.ndarray] | VideoInfo | VideoError]:
+    uri: str, spec: ClipSpec, limits: DecodeLimits, thumbnails_every_s: float | None = None
+) -> Iterator[tuple[ClipKey, np.ndarray] | Thumbnail | VideoInfo | VideoError]:
     """A video's clips as (ClipKey, uint8 [T, H, W, 3]) as they fill, then exactly one VideoInfo, or one VideoError
     if the file fails at any point (clips already yielded stay valid: they cover the part that decoded). The stream
-    decoded is the one FFmpeg's players would show (`on_video_stream`).
+    decoded is the one FFmpeg's players would show (`on_video_stream`). With `thumbnails_every_s` (--thumbnails),
+    the video's `Thumbnail`s come among the clips (`thumbnails.py`).
 
     This is what runs inside the decoder process (`sandbox.py`); it holds one clip and the frames the decoder
     buffers, whatever the video's length.
@@ -154,7 +165,8 @@ def decode_video(
         nonlocal stage
         check_frame_size(stream.codec_context.width, stream.codec_context.height, limits, "declared by the stream")
         stage = "decode"
-        facts = yield from video_clips(uri, container, stream, spec, limits)
+        picker = ThumbnailPicker(uri, thumbnails_every_s) if thumbnails_every_s else None
+        facts = yield from video_clips(uri, container, stream, spec, limits, picker)
         last = facts.last_frame
         width, height = clips.displayed_size(last.width, last.height, last.rotation % 360)
         yield VideoInfo(
@@ -203,11 +215,17 @@ def shortest_shot_frames(spec: ClipSpec) -> int:
 
 
 def video_clips(
-    uri: str, container, stream, spec: ClipSpec, limits: DecodeLimits = DecodeLimits()
-) -> Generator[tuple[ClipKey, np.ndarray], None, DecodeFacts]:
+    uri: str,
+    container,
+    stream,
+    spec: ClipSpec,
+    limits: DecodeLimits = DecodeLimits(),
+    thumbnails: ThumbnailPicker | None = None,
+) -> Generator[tuple[ClipKey, np.ndarray] | Thumbnail, None, DecodeFacts]:
     """A video's clips as (ClipKey, uint8 [T, H, W, 3]), cut as frames arrive; returns the video's DecodeFacts,
     its shots included. Fine-tuning reads its training clips through this same generator, so a model is trained on
-    exactly what `vidlabel run` will feed it.
+    exactly what `vidlabel run` will feed it. With a `thumbnails` picker, the thumbnails it takes (it sees every
+    frame and learns each shot's start) come among the clips as soon as they are taken.
 
     Every decoded frame goes to the shot detector (`shots.py`); a sampled frame waits in `waiting` until the
     detector has decided whether a cut comes before it (its lookahead), so that each clip knows the shots it shows
@@ -249,7 +267,19 @@ def video_clips(
                 yield from keyed(windower.push(model_frame, index))
             last_pushed = index
 
-    frames = sampled_frames(container, stream, spec.fps, on_frame=boundaries.see)
+    last_seen = (None, 0.0)  # (frame, time): a video too short for the thumbnails' rules gets its last frame
+
+    def see(frame: av.VideoFrame, index: int, time_s: float) -> None:
+        nonlocal last_seen
+        known_cuts = len(boundaries.cut_times)
+        boundaries.see(frame, index, time_s)
+        if thumbnails is not None:
+            for cut_time in boundaries.cut_times[known_cuts:]:
+                thumbnails.shot_started(cut_time)
+            thumbnails.see(frame, time_s)
+            last_seen = (frame, time_s)
+
+    frames = sampled_frames(container, stream, spec.fps, on_frame=see)
     while True:  # a for loop would drop the generator's return value, the facts
         try:
             frame, index, ticks = next(frames)
@@ -259,6 +289,11 @@ def video_clips(
         check_frame_size(frame.width, frame.height, limits, "in the stream")
         waiting.append((to_model_frame(frame, spec), index, ticks))  # converted once, however many ticks it fills
         yield from push_decided()
+        if thumbnails is not None:
+            yield from thumbnails.take()
+    if thumbnails is not None:
+        thumbnails.finish(*last_seen)
+        yield from thumbnails.take()
     boundaries.finish()
     yield from push_decided()
     yield from keyed(windower.finish(), video_end_s=facts.end_s)
@@ -438,22 +473,25 @@ def _storage_status(exc: Exception):
 
 VIDEO_INFO = "video_info"  # DecodeClips' output tags
 VIDEO_ERROR = "video_error"
+THUMBNAIL = "thumbnail"
 
 
 class DecodeClips(beam.DoFn):
-    """VideoFile -> (ClipKey, uint8 [T, H, W, 3]) per clip, then one VideoInfo (tag "video_info") or one VideoError
-    (tag "video_error") for the file, decoded in this instance's decoder process."""
+    """VideoFile -> (ClipKey, uint8 [T, H, W, 3]) per clip, the file's Thumbnails (tag "thumbnail", with
+    `thumbnails_every_s`), then one VideoInfo (tag "video_info") or one VideoError (tag "video_error"), decoded in
+    this instance's decoder process."""
 
-    def __init__(self, spec: ClipSpec, limits: DecodeLimits = DecodeLimits()):
+    def __init__(self, spec: ClipSpec, limits: DecodeLimits = DecodeLimits(), thumbnails_every_s: float | None = None):
         self._spec = spec
         self._limits = limits
+        self._thumbnails_every_s = thumbnails_every_s
         self._videos_ok = Metrics.counter(self.__class__, "videos_ok")
         self._videos_failed = Metrics.counter(self.__class__, "videos_failed")
         self._decoder_restarts = Metrics.counter(self.__class__, "decoder_restarts")
         self._clips_emitted = Metrics.counter(self.__class__, "clips_emitted")
 
     def setup(self):
-        self._decoder = DecoderProcess(self._spec, self._limits)
+        self._decoder = DecoderProcess(self._spec, self._limits, self._thumbnails_every_s)
         self._decoder.start()
 
     def process(self, video: VideoFile):
@@ -465,6 +503,8 @@ class DecodeClips(beam.DoFn):
             elif isinstance(item, VideoError):
                 self._videos_failed.inc()
                 yield beam.pvalue.TaggedOutput(VIDEO_ERROR, item)
+            elif isinstance(item, Thumbnail):
+                yield beam.pvalue.TaggedOutput(THUMBNAIL, item)
             else:
                 self._clips_emitted.inc()
                 yield item

@@ -17,7 +17,7 @@ import apache_beam as beam
 import numpy as np
 
 from vidlabel.movinet.features import l2_normalised
-from vidlabel.transforms.types import ClipKey, ClipScores, ShotSpan, VideoError, VideoFile, VideoInfo
+from vidlabel.transforms.types import ClipKey, ClipScores, ShotSpan, Thumbnail, VideoError, VideoFile, VideoInfo
 
 
 class RowContext(NamedTuple):
@@ -157,6 +157,11 @@ EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 
 def error_row(error: VideoError, ctx: RowContext) -> dict:
     row = {**error._asdict(), "run_id": ctx.run_id}
+    return row
+
+
+def thumbnail_row(thumbnail: Thumbnail, ctx: RowContext) -> dict:
+    row = {**thumbnail._asdict(), "run_id": ctx.run_id}
     return row
 
 

@@ -6,6 +6,7 @@
 - shots-*.parquet: one row per shot of a decoded video (the whole video is one shot when it has no cut).
 - segments-*.parquet: one row per contiguous time range where a label scores at least --min_score.
 - frame_labels-*.parquet: one row per second of video with --frame_labels (stream and TFLite models), else empty.
+- thumbnails-*.parquet: small JPEGs taken in the decoding pass (`thumbnails.py`; --thumbnails), for the report.
 
 Every table is written by every run, empty when nothing fills it, so readers never meet a missing table.
 """
@@ -15,7 +16,8 @@ import pyarrow as pa
 # Written into run.json. 1: vidlabel 0.1-0.2 (no version recorded); 2: videos.stream_index, pix_fmt, bit_depth and
 # codec names (not decoder names). A newer version reads and extends older results (`incremental.upgraded`).
 # 3: the shots, segments and frame_labels tables. 4: the embedding columns of predictions, videos and shots.
-SCHEMA_VERSION = 4
+# 5: the thumbnails table.
+SCHEMA_VERSION = 5
 # Columns of the videos table that version 2 added: null in the ok rows an older version wrote.
 VIDEO_COLUMNS_ADDED = ("stream_index", "pix_fmt", "bit_depth")
 
@@ -121,6 +123,17 @@ FRAME_LABELS = pa.schema(
     ]
 )
 
+THUMBNAILS = pa.schema(
+    [
+        ("video_uri", pa.string()),
+        ("time_s", pa.float64()),  # the frame's presentation time; its shot: shots.start_s <= time_s < shots.end_s
+        ("width", pa.int32()),  # as displayed (upright), the longer side at most 192 pixels
+        ("height", pa.int32()),
+        ("jpeg", pa.binary()),
+        ("run_id", pa.string()),
+    ]
+)
+
 TABLES = {
     "predictions": PREDICTIONS,
     "videos": VIDEOS,
@@ -128,4 +141,5 @@ TABLES = {
     "shots": SHOTS,
     "segments": SEGMENTS,
     "frame_labels": FRAME_LABELS,
+    "thumbnails": THUMBNAILS,
 }

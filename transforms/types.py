@@ -1,7 +1,8 @@
 """The typed elements that flow through the pipeline.
 
-One video's path: a `VideoFile` (listing) -> (ClipKey, uint8 RGB frames [T, H, W, 3]) per clip plus exactly
-one `VideoInfo` or `VideoError` (decoding) -> class probabilities per clip (inference) -> rows (Parquet).
+One video's path: a `VideoFile` (listing) -> (ClipKey, uint8 RGB frames [T, H, W, 3]) per clip, its `Thumbnail`s,
+and exactly one `VideoInfo` or `VideoError` (decoding) -> class probabilities per clip (inference) -> rows
+(Parquet).
 """
 
 from __future__ import annotations
@@ -95,6 +96,16 @@ class VideoInfo(NamedTuple):
     num_frames: int  # source frames decoded
     num_clips: int
     shots: tuple[ShotSpan, ...] = ()
+
+
+class Thumbnail(NamedTuple):
+    """One small JPEG of a video's frame as displayed (upright), taken in the decoding pass (`thumbnails.py`)."""
+
+    video_uri: str
+    time_s: float  # the frame's presentation time, from the video's first frame
+    width: int
+    height: int
+    jpeg: bytes
 
 
 class VideoError(NamedTuple):
