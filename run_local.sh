@@ -4,7 +4,8 @@
 #   ./run_local.sh --input VIDEOS --output OUT [flags]   label videos (same as `vidlabel run ...`)
 #   ./run_local.sh COMMAND ...                            any vidlabel command (run, plot, synth,
 #                                                         export-annotations, search, train-head, apply-head,
-#                                                         export-model, finetune, demo), with the extras it needs
+#                                                         report, export-model, finetune, demo), with the
+#                                                         extras it needs
 #   ./run_local.sh test [pytest args]                     install the test extras and run the test suite
 #                                                         (./run_local.sh test tests/unit: the unit tier)
 #   ./run_local.sh lint                                   ruff: lint, import order and format check
@@ -41,7 +42,7 @@ install() {  # install EXTRAS: once per set of extras and version of setup.py (a
 }
 
 # Which extras each command needs: Model Garden (`export`) only for the commands that build or train models.
-RUNTIME_COMMANDS="run plot synth export-annotations search train-head apply-head"
+RUNTIME_COMMANDS="run plot synth export-annotations search train-head apply-head report"
 EXPORT_COMMANDS="export-model finetune demo"
 
 case "${1:-}" in

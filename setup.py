@@ -18,6 +18,7 @@ VERSION = re.search(r'__version__ = "([^"]+)"', (HERE / "pipeline" / "__init__.p
 PACKAGES = {
     "vidlabel.pipeline": "pipeline",
     "vidlabel.pipeline.commands": "pipeline/commands",
+    "vidlabel.pipeline.report": "pipeline/report",
     "vidlabel.transforms": "transforms",
     "vidlabel.movinet": "movinet",
 }
@@ -63,6 +64,7 @@ setup(
     python_requires=">=3.10",
     packages=list(PACKAGES),
     package_dir=PACKAGES,
+    package_data={"vidlabel.pipeline.report": ["assets/*"]},  # the report's pages, script and style
     install_requires=RUNTIME,
     extras_require=EXTRAS,
     entry_points={"console_scripts": ["vidlabel = vidlabel.pipeline.cli:entry_point"]},

@@ -64,6 +64,7 @@ COMMANDS = {
     "apply-head": Command(
         "vidlabel.pipeline.commands.apply_head", "write a train-head head's labels for every clip (custom_labels)"
     ),
+    "report": Command("vidlabel.pipeline.commands.report", "a static web site of a result, to open in any browser"),
 }
 USAGE = "usage: vidlabel COMMAND [flags]   (vidlabel COMMAND --help)\n\ncommands:\n" + "".join(
     f"  {name:<{max(map(len, COMMANDS))}} {command.summary}\n" for name, command in COMMANDS.items()

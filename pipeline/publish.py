@@ -32,7 +32,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from vidlabel.transforms import schema
 from vidlabel.transforms.errors import UsageError
-from vidlabel.transforms.storage import escape_glob, has_scheme
+from vidlabel.transforms.storage import check_new_folder, escape_glob, has_scheme
 
 RUN_RECORD = "run.json"
 RUN_LOG = "run.log"  # what the run's processes wrote to their stderr (`console.py`)
@@ -70,6 +70,16 @@ def read_table(folder: str, name: str, columns: list[str] | None = None):
         with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
             tables.append(pq.read_table(f, columns=columns))
     return pa.concat_tables(tables) if tables else None
+
+
+def table_batches(folder: str, name: str, columns: list[str], batch_size: int = 1024):
+    """One table of a result folder as pyarrow record batches, a file at a time (for columns too large to hold
+    whole, such as the thumbnails' JPEGs)."""
+    import pyarrow.parquet as pq
+
+    for path in sorted(m.path for m in FileSystems.match([_join(folder, f"{name}-*.parquet")])[0].metadata_list):
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            yield from pq.ParquetFile(f).iter_batches(batch_size=batch_size, columns=columns)
 
 
 def read_record(folder: str) -> dict:
@@ -216,6 +226,15 @@ def result_folder(output: str) -> str:
             "`vidlabel run` (a run still publishing to gs:// has no run.json yet: try again when it has)"
         )
     return folder
+
+
+def check_out_folder(out: str, folder: str) -> None:
+    """--out of a command that writes files from a result (`folder`): a new or empty local folder outside it."""
+    if has_scheme(out):
+        raise UsageError(f"--out {out}: give a local folder, then copy it (gcloud storage cp -r DIR gs://...)")
+    check_new_folder("--out", out)
+    if not has_scheme(folder) and os.path.realpath(out).startswith(folder + os.sep):
+        raise UsageError(f"--out {out} is inside the result {folder}; choose a folder outside it")
 
 
 def result_tables(folder: str) -> tuple[str, ...]:

@@ -86,7 +86,7 @@ def main(argv: list[str]) -> int:
     if args.format not in FORMATS:
         raise UsageError(f"--format {args.format}: choose from {', '.join(FORMATS)}")
     folder = publish.result_folder(args.output)
-    check_out(args.out, folder)
+    publish.check_out_folder(args.out, folder)
     tables = read_tables(folder)
     videos = tables.pop("videos")
     ok = sorted((v for v in videos.to_pylist() if v["status"] == "ok"), key=lambda v: v["video_uri"])
@@ -99,14 +99,6 @@ def main(argv: list[str]) -> int:
         f"{os.path.join(args.out, INDEX)})" + (f"; {failed} failed video(s) have none" if failed else "")
     )
     return EXIT_OK
-
-
-def check_out(out: str, folder: str) -> None:
-    if storage.has_scheme(out):
-        raise UsageError(f"--out {out}: give a local folder, then copy it (gcloud storage cp -r DIR gs://...)")
-    storage.check_new_folder("--out", out)
-    if not storage.has_scheme(folder) and os.path.realpath(out).startswith(folder + os.sep):
-        raise UsageError(f"--out {out} is inside the result {folder}; choose a folder outside it")
 
 
 def read_tables(folder: str) -> dict:
