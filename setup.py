@@ -52,6 +52,7 @@ EXTRAS = {
         "pytest-xdist>=3.5",
         "sqlglot>=25",  # docs/sql.md: the BigQuery recipes must parse in BigQuery's dialect
         "google-cloud-videointelligence>=2.11",  # reads `vidlabel export-annotations` files with the official types
+        "selenium>=4.20",  # drives Debian's chromium (installed by .ci/run) through the report's pages
     ],
 }
 

@@ -12,7 +12,13 @@ import textwrap
 from conftest import VIDEOS
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-PACKAGES = ("vidlabel.pipeline", "vidlabel.pipeline.commands", "vidlabel.transforms", "vidlabel.movinet")
+PACKAGES = (
+    "vidlabel.pipeline",
+    "vidlabel.pipeline.commands",
+    "vidlabel.pipeline.report",
+    "vidlabel.transforms",
+    "vidlabel.movinet",
+)
 
 
 def test_the_wheel_installs_and_every_module_imports_and_decodes_from_it(tmp_path):
@@ -54,6 +60,9 @@ def test_the_wheel_installs_and_every_module_imports_and_decodes_from_it(tmp_pat
             assert module.__file__.startswith({site!r}), module.__file__
             for info in pkgutil.iter_modules(module.__path__):
                 importlib.import_module(f"{{package}}.{{info.name}}")
+        from vidlabel.pipeline.report import site
+        import os
+        assert all(os.path.isfile(os.path.join(site.ASSETS, page)) for page in site.PAGES), site.ASSETS
         dofn = DecodeClips(ClipSpec(fps=5, resolution=32, clip_frames=10, stride_frames=10))
         dofn.setup()  # the decoder child: `python -m vidlabel.transforms.sandbox`, from the wheel
         out = list(dofn.process(VideoFile({str(VIDEOS / "bbb_vp8_vorbis_1s.webm")!r}, None, None)))

@@ -7,7 +7,8 @@ and a list of every video to filter by label, score, status and name; each video
 
 The site needs no server and no network (`report/site.py` says how the data travels on file:// pages) and never
 decodes a video: the pictures are the thumbnails `vidlabel run` took while decoding (the thumbnails table). A result
-without them (written by an older vidlabel, schema version 4 or less, or with `--thumbnails off`) gets its report without pictures.
+without them (written by an older vidlabel, schema version 4 or less, or with `--thumbnails off`) gets its report
+without pictures.
 """
 
 from __future__ import annotations

@@ -104,7 +104,9 @@ def gather(folder: str) -> tuple[Overview, Iterator[VideoPage]]:
     con = duckdb.connect()
     for name, table in tables.items():
         con.register(name, table)
-    video_rows = con.sql("select * exclude (top_k), top_k from videos order by video_uri").fetch_arrow_table().to_pylist()
+    video_rows = (
+        con.sql("select * exclude (top_k), top_k from videos order by video_uri").fetch_arrow_table().to_pylist()
+    )
     ids = {row["video_uri"]: i for i, row in enumerate(video_rows)}
     labels_of = collections.defaultdict(list)
     for uri, label, score in rows(
