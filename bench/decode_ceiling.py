@@ -6,7 +6,9 @@ conversion, on the same file and the same FFmpeg build. Target: ratio <= 1.3 for
 
 Inputs (rendered once under bench/.inputs with the ffmpeg CLI from the 720p30 H.264 bench video,
 `decode_isolation.render_720p`): H.264 720p and 1080p (libx264), VP9 720p (libvpx-vp9), AV1 720p (libsvtav1).
-Clip spec: A0's, 172 px at 5 fps, clips of 50 frames. Each figure is the best of three rounds, alternating the two.
+Clip spec: A0's, 172 px at 5 fps, clips of 50 frames. Each figure is the best of three rounds, alternating them.
+vidlabel is measured as `vidlabel run` decodes by default (thumbnails every 10 s and one per shot) and with
+`--thumbnails off`, so the last column is what the thumbnails cost.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ def render(name: str, source: pathlib.Path, seconds: int) -> pathlib.Path:
 
 def main() -> None:
     from vidlabel.transforms.sandbox import DecoderProcess
+    from vidlabel.transforms.thumbnails import DEFAULT_EVERY_S
     from vidlabel.transforms.types import ClipSpec, DecodeLimits
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -67,28 +70,41 @@ def main() -> None:
     args = parser.parse_args()
     source = INPUTS / "gradient_720p30_20s.mp4"
     render_720p(source)
-    decoder = DecoderProcess(ClipSpec(fps=5, resolution=172, clip_frames=50, stride_frames=50), DecodeLimits())
+    spec = ClipSpec(fps=5, resolution=172, clip_frames=50, stride_frames=50)
+    decoder = DecoderProcess(spec, DecodeLimits(), thumbnails_every_s=DEFAULT_EVERY_S)  # as `vidlabel run`
+    plain_decoder = DecoderProcess(spec, DecodeLimits())  # --thumbnails off
     decoder.start()
+    plain_decoder.start()
     rows = []
     for name in ENCODINGS:
         path = render(name, source, args.seconds)
-        sandboxed(decoder, [str(path)])  # warm: the decoder process is started once per worker, not per file
-        ceiling, ours = [], []
+        for warm in (decoder, plain_decoder):  # the decoder process is started once per worker, not per file
+            sandboxed(warm, [str(path)])
+        ceiling, ours, plain = [], [], []
         for _ in range(3):
             ceiling.append(decode_only([path]))
             ours.append(sandboxed(decoder, [str(path)]))
-        (c_s, c_frames), (o_s, o_frames) = min(ceiling), min(ours)
-        rows.append((name, c_frames, o_frames, c_s, o_s))
+            plain.append(sandboxed(plain_decoder, [str(path)]))
+        (c_s, c_frames), (o_s, o_frames), (p_s, _) = min(ceiling), min(ours), min(plain)
+        rows.append((name, c_frames, o_frames, c_s, o_s, p_s))
         print(
-            f"{name}: decode-only {c_s:.2f} s ({c_frames} frames), vidlabel {o_s:.2f} s ({o_frames} model frames)",
+            f"{name}: decode-only {c_s:.2f} s ({c_frames} frames), vidlabel {o_s:.2f} s ({o_frames} model frames), "
+            f"without thumbnails {p_s:.2f} s",
             flush=True,
         )
     decoder.close()
+    plain_decoder.close()
     print(f"\n{args.seconds}-s inputs; vidlabel: decode + 5 fps + 172 px through the isolated decoder process")
-    print("| input | source frames | decode-only s (frames/s) | vidlabel s | ratio (target <= 1.3) |")
-    print("| --- | --- | --- | --- | --- |")
-    for name, c_frames, _, c_s, o_s in rows:
-        print(f"| {name} | {c_frames} | {c_s:.2f} ({c_frames / c_s:.0f}) | {o_s:.2f} | {o_s / c_s:.2f} |")
+    print(
+        "| input | source frames | decode-only s (frames/s) | vidlabel s | ratio (target <= 1.3) "
+        "| --thumbnails off s | thumbnails' cost |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for name, c_frames, _, c_s, o_s, p_s in rows:
+        print(
+            f"| {name} | {c_frames} | {c_s:.2f} ({c_frames / c_s:.0f}) | {o_s:.2f} | {o_s / c_s:.2f} | {p_s:.2f} "
+            f"| {o_s / p_s:.3f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -58,12 +58,12 @@ def in_process(uris, spec, limits) -> tuple[float, int]:
 
 
 def sandboxed(decoder, uris) -> tuple[float, int]:
-    from vidlabel.transforms.types import VideoError, VideoInfo
+    from vidlabel.transforms.types import Thumbnail, VideoError, VideoInfo
 
     start, frames = time.perf_counter(), 0
     for uri in uris:
         for item in decoder.decode(uri):
-            if not isinstance(item, (VideoInfo, VideoError)):  # a (ClipKey, frames) clip
+            if not isinstance(item, (VideoInfo, VideoError, Thumbnail)):  # a (ClipKey, frames) clip
                 frames += len(item[1])
     return time.perf_counter() - start, frames
 

@@ -2,8 +2,9 @@
 
 No pretrained weights can be downloaded here, so the demo makes its own: it renders labelled synthetic action videos
 (`vidlabel synth`), fine-tunes MoViNet A0 on them (`vidlabel finetune`), labels videos it never trained on with the
-full pipeline (`vidlabel run`), and asks DuckDB how many of them got their true class, which is the name of the
-folder each held-out video sits in. Each step is the same code a user runs by hand.
+full pipeline (`vidlabel run`), asks DuckDB how many of them got their true class, which is the name of the
+folder each held-out video sits in, and writes the result's web report (`vidlabel report`). Each step is the same
+code a user runs by hand.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import shutil
 import sys
 import time
 
-from vidlabel.pipeline.commands import finetune, synth
+from vidlabel.pipeline.commands import finetune, report, synth
 from vidlabel.transforms import schema
 from vidlabel.transforms.errors import EXIT_OK
 from vidlabel.transforms.storage import atomic_folder
@@ -85,10 +86,11 @@ def main(argv: list[str]) -> int:
         shutil.rmtree(out, ignore_errors=True)
     train_dir, heldout_dir = os.path.join(out, "videos", "train"), os.path.join(out, "videos", "heldout")
     model_dir, tables_dir = os.path.join(out, "model"), os.path.join(out, "tables")
+    report_dir = os.path.join(out, "report")
     started = time.time()
 
     def step(number: int, text: str) -> None:
-        print(f"\n[{number}/4] {text}  ({time.time() - started:.0f} s so far)", flush=True)
+        print(f"\n[{number}/5] {text}  ({time.time() - started:.0f} s so far)", flush=True)
 
     step(1, "rendering synthetic training and held-out videos")
     for folder, count, seed in (
@@ -141,7 +143,11 @@ def main(argv: list[str]) -> int:
             "(--quick checks that every step works; its data and training are too small to learn the classes: "
             "the full demo, without --quick, is the one whose accuracy means something)"
         )
+    step(5, "writing the result's web report")
+    shutil.rmtree(report_dir, ignore_errors=True)  # the demo's own folder, written anew with each run
+    index = report.write_report(tables_dir, report_dir)
     print(f"Parquet tables: {tables_dir}/{{{','.join(schema.TABLES)}}}-*.parquet; model: {model_dir}")
+    print(f"Report (open it in a browser, no server needed): {index}")
     clips_query = f"SELECT video_uri, clip_index, start_s, top_k[1] FROM '{tables_dir}/predictions-*.parquet' LIMIT 10"
     print(
         f"Query it yourself in Python ({sys.executable}; DuckDB comes with vidlabel):\n"

@@ -8,7 +8,8 @@
     REPORT/data/overview.js      the overview's figures
     REPORT/data/videos.js        every video's name, status, duration, labels and first thumbnail (the filter's data)
     REPORT/data/v/ID.js          one video's clips, shots, segments, thumbnails and facts
-    REPORT/thumbs/ID/MS.jpg      the thumbnails table's JPEGs, by video and time in milliseconds
+    REPORT/thumbs/ID/MS.jpg      the thumbnails table's JPEGs, by video and time in milliseconds: at most
+                                 MAX_THUMBNAILS a video, spread evenly over its thumbnails (the first always)
 
 Browsers refuse `fetch()` and ES modules on file:// pages, so the data travels as plain `<script>` files: JSON
 (ASCII only) assigned to a global, or, for a video's page, passed to a function the page defines (a script added
@@ -31,6 +32,7 @@ from vidlabel.pipeline.report.tables import Overview, VideoEntry, VideoPage
 from vidlabel.transforms import storage
 
 ASSETS = os.path.join(os.path.dirname(__file__), "assets")
+MAX_THUMBNAILS = 24  # a video's page shows "a few along the video"; the table keeps them all
 PAGES = ("index.html", "video.html", "report.js", "report.css")
 
 
@@ -56,7 +58,10 @@ def write_site(out: str, folder: str, overview: Overview, pages) -> int:
         {"labels": label_names, "videos": [video_entry(v, label_index) for v in overview.videos]},
     )
     last = len(overview.videos) - 1
+    chosen = set()  # (video id, thumbnail's time in ms)
     for page in pages:
+        page = page._replace(thumbnails=spread(page.thumbnails, MAX_THUMBNAILS))
+        chosen.update((page.entry.id, milliseconds(t)) for t, _, _ in page.thumbnails)
         write_script(
             os.path.join(out, "data", "v", f"{page.entry.id}.js"),
             "VIDLABEL_SHOW_VIDEO(",
@@ -65,7 +70,7 @@ def write_site(out: str, folder: str, overview: Overview, pages) -> int:
         )
     if "thumbnails" not in overview.tables:
         return 0
-    return write_thumbnails(out, folder, {v.uri: v.id for v in overview.videos})
+    return write_thumbnails(out, folder, {v.uri: v.id for v in overview.videos}, chosen)
 
 
 def write_script(path: str, start: str, data, end: str = ";\n") -> None:
@@ -75,19 +80,30 @@ def write_script(path: str, start: str, data, end: str = ";\n") -> None:
         f.write(end)
 
 
+def spread(items: list, most: int) -> list:
+    """At most `most` of `items`, evenly spaced, the first and the last among them."""
+    if len(items) <= most:
+        return items
+    return [items[round(i * (len(items) - 1) / (most - 1))] for i in range(most)]
+
+
+def milliseconds(time_s: float) -> int:
+    return round(time_s * 1000)
+
+
 def thumbnail_path(video_id: int, time_s: float) -> str:
-    return f"thumbs/{video_id}/{round(time_s * 1000)}.jpg"
+    return f"thumbs/{video_id}/{milliseconds(time_s)}.jpg"
 
 
-def write_thumbnails(out: str, folder: str, ids: dict[str, int]) -> int:
-    """The JPEGs, streamed from the table a batch at a time (never held whole)."""
+def write_thumbnails(out: str, folder: str, ids: dict[str, int], chosen: set[tuple[int, int]]) -> int:
+    """The `chosen` JPEGs, streamed from the table a batch at a time (never held whole)."""
     written = 0
     made = set()
     columns = ["video_uri", "time_s", "jpeg"]
     for batch in publish.table_batches(storage.escape_glob(folder), "thumbnails", columns):
         for uri, time_s, jpeg in zip(*(batch.column(c).to_pylist() for c in columns)):
             video_id = ids.get(uri)
-            if video_id is None or jpeg is None:
+            if (video_id, milliseconds(time_s)) not in chosen or jpeg is None:
                 continue
             if video_id not in made:
                 os.makedirs(os.path.join(out, "thumbs", str(video_id)), exist_ok=True)
