@@ -18,15 +18,16 @@ import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 import numpy as np  # noqa: E402
 
 NEUTRAL = "#b8b8b8"  # the labels outside the archive's top ones
-TOP_COLOURS = 10  # the archive's top labels (by time) that get a colour of their own
+TOP_COLOURS = 9  # the archive's top labels (by time) that get a colour of their own: tab10 but its grey
 CHART_LABELS = 20  # bars in the label chart
 STYLE = {"text.parse_math": False, "svg.hashsalt": "vidlabel", "font.size": 9, "svg.fonttype": "path"}
 
 
 def palette(labels_by_time: list[str]) -> dict[str, str]:
     """The archive's top labels by time -> matplotlib's tab10 colours (distinct, colour-blind friendlier than
-    random hues); every other label is drawn in NEUTRAL, so a timeline stays readable with 600 classes."""
-    colours = matplotlib.colormaps["tab10"].colors
+    random hues) but its grey, which NEUTRAL means; every other label is drawn in NEUTRAL, so a timeline stays
+    readable with 600 classes."""
+    colours = [c for i, c in enumerate(matplotlib.colormaps["tab10"].colors) if i != 7]  # 7: tab10's grey
     return {label: matplotlib.colors.to_hex(colours[i]) for i, label in enumerate(labels_by_time[:TOP_COLOURS])}
 
 

@@ -173,21 +173,27 @@ class VideoFilter {
     history.replaceState(null, "", "#" + params.toString());
   }
 
+  wantedLabels() {
+    // The label typed, if it is one; else every label whose name holds the text (any case); null: no label filter.
+    const text = this.inputs.label.value;
+    if (!text) return null;
+    if (this.labelIndex.has(text)) return new Set([this.labelIndex.get(text)]);
+    const lower = text.toLowerCase();
+    return new Set(this.labels.flatMap((label, i) => (label.toLowerCase().includes(lower) ? [i] : [])));
+  }
+
   matches() {
     const name = this.inputs.name.value.trim().toLowerCase();
-    const labelText = this.inputs.label.value;
-    const label = labelText ? this.labelIndex.get(labelText) : undefined;
+    const wanted = this.wantedLabels();
     const minScore = parseFloat(this.inputs.score.value) || 0;
     const status = this.inputs.status.value;
     const found = [];
-    if (labelText && label === undefined) return found; // a label no video has
     for (let i = 0; i < this.videos.length; i++) {
       const video = this.videos[i];
       if (status && (status === "ok") !== (video[2] === "ok")) continue;
       if (name && !this.lowerNames[i].includes(name)) continue;
-      if (label !== undefined) {
-        const hit = video[4].find((pair) => pair[0] === label);
-        if (!hit || hit[1] < minScore) continue;
+      if (wanted) {
+        if (!video[4].some((pair) => wanted.has(pair[0]) && pair[1] >= minScore)) continue;
       } else if (minScore > 0 && !(video[4].length && video[4][0][1] >= minScore)) {
         continue;
       }
@@ -201,8 +207,8 @@ class VideoFilter {
     const pages = Math.max(1, Math.ceil(found.length / PAGE_SIZE));
     this.page = Math.min(this.page, pages - 1);
     const shown = found.slice(this.page * PAGE_SIZE, (this.page + 1) * PAGE_SIZE);
-    const label = this.labelIndex.get(this.inputs.label.value);
-    fill(document.getElementById("video-list"), shown.map((video) => this.row(video, label)));
+    const wanted = this.wantedLabels();
+    fill(document.getElementById("video-list"), shown.map((video) => this.row(video, wanted)));
     const count = document.getElementById("match-count");
     count.textContent = `${found.length} of ${this.videos.length} videos`;
     count.dataset.matches = String(found.length);
@@ -216,10 +222,11 @@ class VideoFilter {
     pager.children[2].addEventListener("click", () => move(this.page + 1));
   }
 
-  row([id, uri, status, duration, labels, thumbnail], label) {
+  row([id, uri, status, duration, labels, thumbnail], wanted) {
+    // Its best three labels, those the filter asks for first.
     const picture = thumbnail ? el("img", { src: thumbnail, alt: "", loading: "lazy" }) : null;
-    const first = label === undefined ? [] : labels.filter((pair) => pair[0] === label);
-    const rest = labels.filter((pair) => pair[0] !== label).slice(0, 3 - first.length);
+    const first = wanted ? labels.filter((pair) => wanted.has(pair[0])).slice(0, 3) : [];
+    const rest = labels.filter((pair) => !(wanted && wanted.has(pair[0]))).slice(0, 3 - first.length);
     const chips = [...first, ...rest].map(([index, score]) => {
       const name = this.labels[index];
       return el("span", { class: "chip" },
@@ -276,9 +283,10 @@ function showVideo(video) {
       el("figcaption", null, clock(time)))) : [el("p", { class: "muted" }, "No thumbnails in this result.")]));
   fill(document.getElementById("top-labels"), video.top_k.map(([label, score]) =>
     el("tr", null, el("td", null, labelLink(label)), el("td", { class: "num" }, score.toFixed(3)))));
-  fill(document.getElementById("segments"), video.segments.map(([label, start, end, confidence]) =>
+  fill(document.getElementById("segments"), video.segments.length ? video.segments.map(([label, start, end, confidence]) =>
     el("tr", null, el("td", null, labelLink(label)), el("td", { class: "num" }, clock(start)),
-      el("td", { class: "num" }, clock(end)), el("td", { class: "num" }, confidence.toFixed(3)))));
+      el("td", { class: "num" }, clock(end)), el("td", { class: "num" }, confidence.toFixed(3))))
+    : [el("tr", null, el("td", { colspan: 4, class: "muted" }, "No label scores at least --min_score anywhere."))]);
   const shown = [
     ["duration", seconds(facts.duration_s)], ["frame rate", facts.source_fps && `${facts.source_fps.toFixed(3)} fps`],
     ["size", facts.width && `${facts.width} x ${facts.height} (as displayed)`], ["rotation", facts.rotation],
