@@ -127,37 +127,26 @@ def generate(out: pathlib.Path, videos: int, seed: int = 0) -> dict:
     def flat(rows: dict, key: str):
         return np.concatenate(rows[key]) if rows[key] else np.array([])
 
-    n_clips = len(clip_rows["video_uri"])
     label_array = pa.array(names.tolist())
+
+    def spans(rows: dict, index_column: str) -> dict:
+        """The columns predictions and shots share: time spans of a video with their top k."""
+        n = len(rows["video_uri"])
+        return {
+            "video_uri": pa.array(rows["video_uri"]),
+            index_column: pa.array(flat(rows, index_column).astype(np.int32)),
+            "start_s": pa.array(flat(rows, "start_s")),
+            "end_s": pa.array(flat(rows, "end_s")),
+            "start_frame": pa.array((flat(rows, "start_s") * 25).astype(np.int64)),
+            "end_frame": pa.array((flat(rows, "end_s") * 25 - 1).astype(np.int64)),
+            "top_k": top_k_array(label_array, np.concatenate(rows["labels"]), np.concatenate(rows["scores"])),
+            "model": pa.array(["a2-base"] * n),
+            "run_id": pa.array([run_id] * n),
+        }
+
     counts = {"videos": videos, "failed": int(failed.sum())}
-    counts["clips"] = write(
-        "predictions",
-        {
-            "video_uri": pa.array(clip_rows["video_uri"]),
-            "clip_index": pa.array(flat(clip_rows, "clip_index").astype(np.int32)),
-            "start_s": pa.array(flat(clip_rows, "start_s")),
-            "end_s": pa.array(flat(clip_rows, "end_s")),
-            "start_frame": pa.array((flat(clip_rows, "start_s") * 25).astype(np.int64)),
-            "end_frame": pa.array((flat(clip_rows, "end_s") * 25 - 1).astype(np.int64)),
-            "top_k": top_k_array(label_array, np.concatenate(clip_rows["labels"]), np.concatenate(clip_rows["scores"])),
-            "model": pa.array(["a2-base"] * n_clips),
-            "run_id": pa.array([run_id] * n_clips),
-        },
-    )
-    counts["shots"] = write(
-        "shots",
-        {
-            "video_uri": pa.array(shot_rows["video_uri"]),
-            "shot_index": pa.array(flat(shot_rows, "shot_index").astype(np.int32)),
-            "start_s": pa.array(flat(shot_rows, "start_s")),
-            "end_s": pa.array(flat(shot_rows, "end_s")),
-            "start_frame": pa.array((flat(shot_rows, "start_s") * 25).astype(np.int64)),
-            "end_frame": pa.array((flat(shot_rows, "end_s") * 25 - 1).astype(np.int64)),
-            "top_k": top_k_array(label_array, np.concatenate(shot_rows["labels"]), np.concatenate(shot_rows["scores"])),
-            "model": pa.array(["a2-base"] * len(shot_rows["video_uri"])),
-            "run_id": pa.array([run_id] * len(shot_rows["video_uri"])),
-        },
-    )
+    counts["clips"] = write("predictions", spans(clip_rows, "clip_index"))
+    counts["shots"] = write("shots", spans(shot_rows, "shot_index"))
     n_thumbs = len(thumb_rows["video_uri"])
     counts["thumbnails"] = write(
         "thumbnails",
