@@ -63,7 +63,7 @@ def render(name: str, source: pathlib.Path, seconds: int) -> pathlib.Path:
 def main() -> None:
     from vidlabel.transforms.sandbox import DecoderProcess
     from vidlabel.transforms.thumbnails import DEFAULT_EVERY_S
-    from vidlabel.transforms.types import ClipSpec, DecodeLimits
+    from vidlabel.transforms.types import ClipSpec, DecodeLimits, DecodeOptions
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=20)
@@ -71,7 +71,7 @@ def main() -> None:
     source = INPUTS / "gradient_720p30_20s.mp4"
     render_720p(source)
     spec = ClipSpec(fps=5, resolution=172, clip_frames=50, stride_frames=50)
-    decoder = DecoderProcess(spec, DecodeLimits(), thumbnails_every_s=DEFAULT_EVERY_S)  # as `vidlabel run`
+    decoder = DecoderProcess(spec, DecodeLimits(), DecodeOptions(thumbnails_every_s=DEFAULT_EVERY_S))  # as `run`
     plain_decoder = DecoderProcess(spec, DecodeLimits())  # --thumbnails off
     decoder.start()
     plain_decoder.start()

@@ -225,7 +225,11 @@ def run_record(plan: JobPlan, options: PipelineOptions, started, videos, shot_ur
         # --embeddings: their size and the model that made them (embeddings of different models do not compare).
         "embeddings": {"dim": plan.signature.embedding_dim, "model": plan.model_name} if plan.embeddings else None,
         # --thumbnails: how often they were taken within a shot (None: off; an older result has no such key).
-        "thumbnails": {"every_s": plan.thumbnails_every_s} if plan.thumbnails_every_s else None,
+        "thumbnails": (
+            {"every_s": plan.decode_options.thumbnails_every_s} if plan.decode_options.thumbnails_every_s else None
+        ),
+        # --sparse_decode: the clips are the same either way; the shots and thumbnails come from the frames decoded.
+        "sparse_decode": plan.decode_options.sparse,
         "labelling": plan.labelling,
         "options": json.loads(json.dumps(options.get_all_options(drop_default=True), default=str)),
         "counts": {

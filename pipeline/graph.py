@@ -65,7 +65,7 @@ class LabelVideos(beam.PTransform):
             embeddings=plan.embeddings,
         )
 
-        decoder = DecodeClips(plan.clip_spec, plan.decode_limits, plan.thumbnails_every_s)
+        decoder = DecodeClips(plan.clip_spec, plan.decode_limits, plan.decode_options)
         decoded = files | "DecodeClips" >> beam.ParDo(decoder).with_outputs(
             VIDEO_INFO, VIDEO_ERROR, THUMBNAIL, main="clips"
         )

@@ -24,7 +24,7 @@ from vidlabel.pipeline.options import VidlabelOptions, is_dry_run, is_local_runn
 from vidlabel.transforms import incremental, listing
 from vidlabel.transforms.errors import UsageError
 from vidlabel.transforms.storage import has_scheme, storage_problem, write_json_lines
-from vidlabel.transforms.types import ClipSpec, DecodeLimits, VideoFile
+from vidlabel.transforms.types import ClipSpec, DecodeLimits, DecodeOptions, VideoFile
 
 
 class JobPlan(NamedTuple):
@@ -48,7 +48,7 @@ class JobPlan(NamedTuple):
     min_score: float  # the segments table's threshold
     frame_labels: bool  # stream models: the per-second frame_labels table
     embeddings: bool  # clip, video and shot embeddings (`movinet/features.py`)
-    thumbnails_every_s: float | None  # --thumbnails: seconds between a shot's thumbnails; None: no thumbnails
+    decode_options: DecodeOptions  # --sparse_decode, --thumbnails
     batch_size: int
     run_id: str
     labelling: dict  # everything a row depends on besides the video: model and labels hashes, clip settings
@@ -158,7 +158,7 @@ def plan_job(options: PipelineOptions) -> JobPlan:
         min_score=opts.min_score,
         frame_labels=opts.frame_labels,
         embeddings=opts.embeddings,
-        thumbnails_every_s=opts.thumbnails_every_s(),
+        decode_options=opts.decode_options(),
         batch_size=opts.batch_size,
         run_id=run_id,
         labelling=labelling,

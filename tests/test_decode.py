@@ -13,7 +13,15 @@ import pytest
 
 from vidlabel.transforms.clips import model_input
 from vidlabel.transforms.decode import VIDEO_ERROR, VIDEO_INFO, DecodeClips, codec_name, decode_video, to_model_frame
-from vidlabel.transforms.types import ClipSpec, DecodeLimits, Thumbnail, VideoError, VideoFile, VideoInfo
+from vidlabel.transforms.types import (
+    ClipSpec,
+    DecodeLimits,
+    DecodeOptions,
+    Thumbnail,
+    VideoError,
+    VideoFile,
+    VideoInfo,
+)
 
 from conftest import DECODABLE, UNDECODABLE, VIDEOS
 
@@ -366,7 +374,7 @@ def test_thumbnails_come_from_the_decoding_pass_upright_and_on_schedule():
     is the frame the model sees, turned the same way; without the setting there are none."""
     from PIL import Image
 
-    fn = DecodeClips(SPEC, thumbnails_every_s=10.0)
+    fn = DecodeClips(SPEC, options=DecodeOptions(thumbnails_every_s=10.0))
     fn.setup()
     try:
         thumbs, infos = {}, {}

@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 
 # Presentation times closer than this to a tick count as on it (container timestamps are rounded).
-_TICK_TOLERANCE_S = 1e-4
+TICK_TOLERANCE_S = 1e-4
 
 
 class FrameSampler:
@@ -36,7 +36,7 @@ class FrameSampler:
     def ticks_until(self, t: float) -> int:
         """How many more ticks fall before time `t` (the next frame's start, or the video's end)."""
         start = self.ticks
-        while self.ticks * self._period < t - _TICK_TOLERANCE_S:
+        while self.ticks * self._period < t - TICK_TOLERANCE_S:
             self.ticks += 1
         return self.ticks - start
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import collections
+import heapq
 import math
 from collections.abc import Callable, Generator, Iterator
 from typing import NamedTuple, TypeVar
@@ -23,14 +24,16 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from vidlabel.transforms import clips, shots
+from vidlabel.transforms import clips, shots, sparse
 from vidlabel.transforms.sandbox import DecoderProcess
+from vidlabel.transforms.sparse import Planner, SkippedFrame
 from vidlabel.transforms.storage import to_local_path
 from vidlabel.transforms.thumbnails import ThumbnailPicker
 from vidlabel.transforms.types import (
     ClipKey,
     ClipSpec,
     DecodeLimits,
+    DecodeOptions,
     ShotSpan,
     Thumbnail,
     VideoError,
@@ -149,12 +152,13 @@ def to_model_frame(frame: av.VideoFrame, spec: ClipSpec) -> np.ndarray:
 
 
 def decode_video(
-    uri: str, spec: ClipSpec, limits: DecodeLimits, thumbnails_every_s: float | None = None
+    uri: str, spec: ClipSpec, limits: DecodeLimits, options: DecodeOptions = DecodeOptions()
 ) -> Iterator[tuple[ClipKey, np.ndarray] | Thumbnail | VideoInfo | VideoError]:
     """A video's clips as (ClipKey, uint8 [T, H, W, 3]) as they fill, then exactly one VideoInfo, or one VideoError
     if the file fails at any point (clips already yielded stay valid: they cover the part that decoded). The stream
-    decoded is the one FFmpeg's players would show (`on_video_stream`). With `thumbnails_every_s` (--thumbnails),
-    the video's `Thumbnail`s come among the clips (`thumbnails.py`).
+    decoded is the one FFmpeg's players would show (`on_video_stream`). With `options.thumbnails_every_s`
+    (--thumbnails), the video's `Thumbnail`s come among the clips (`thumbnails.py`); with `options.sparse`
+    (--sparse_decode), the frames nothing needs are left undecoded (`sparse.py`).
 
     This is what runs inside the decoder process (`sandbox.py`); it holds one clip and the frames the decoder
     buffers, whatever the video's length.
@@ -165,8 +169,8 @@ def decode_video(
         nonlocal stage
         check_frame_size(stream.codec_context.width, stream.codec_context.height, limits, "declared by the stream")
         stage = "decode"
-        picker = ThumbnailPicker(uri, thumbnails_every_s) if thumbnails_every_s else None
-        facts = yield from video_clips(uri, container, stream, spec, limits, picker)
+        picker = ThumbnailPicker(uri, options.thumbnails_every_s) if options.thumbnails_every_s else None
+        facts = yield from video_clips(uri, container, stream, spec, limits, picker, options.sparse)
         last = facts.last_frame
         width, height = clips.displayed_size(last.width, last.height, last.rotation % 360)
         yield VideoInfo(
@@ -221,6 +225,7 @@ def video_clips(
     spec: ClipSpec,
     limits: DecodeLimits = DecodeLimits(),
     thumbnails: ThumbnailPicker | None = None,
+    sparse: bool = False,
 ) -> Generator[tuple[ClipKey, np.ndarray] | Thumbnail, None, DecodeFacts]:
     """A video's clips as (ClipKey, uint8 [T, H, W, 3]), cut as frames arrive; returns the video's DecodeFacts,
     its shots included. Fine-tuning reads its training clips through this same generator, so a model is trained on
@@ -279,7 +284,7 @@ def video_clips(
             thumbnails.see(frame, time_s)
             last_seen = (frame, time_s)
 
-    frames = sampled_frames(container, stream, spec.fps, on_frame=see)
+    frames = sampled_frames(container, stream, spec.fps, on_frame=see, sparse=sparse)
     while True:  # a for loop would drop the generator's return value, the facts
         try:
             frame, index, ticks = next(frames)
@@ -303,23 +308,29 @@ def video_clips(
 class ShotBoundaries:
     """The cuts the shot detector finds in one video, each with its frame's time, as the decoder meets them.
 
-    `decided_until`: every cut at or before this source frame index is known, so frames up to it can be cut into
-    clips. Only the times of the frames the detector may still cut at are held (the detector returns a cut at most
-    `lookahead` frames after it, `shots.ShotDetector.push`)."""
+    The detector numbers the frames it is shown 0, 1, 2, ...: every decoded frame, which is every frame of the
+    video unless sparse decoding left some out (`sparse.py`); then a cut is found at the first decoded frame of the
+    new shot. `decided_until`: every cut at or before this source frame index is known, so frames up to it can be
+    cut into clips. Only the frames the detector may still cut at are held (it returns a cut at most `lookahead`
+    frames after it, `shots.ShotDetector.push`)."""
 
     def __init__(self, source_fps: float | None):
         self._detector = shots.ShotDetector(source_fps)
-        self._times: collections.deque[tuple[int, float]] = collections.deque()  # (index, time) not yet decided
-        self.cut_frames: list[int] = []  # the first frame of each shot after the first
+        self._shown = 0  # frames shown to the detector
+        self._frames: collections.deque[tuple[int, int, float]] = collections.deque()  # (number, index, time)
+        self.cut_frames: list[int] = []  # the first frame of each shot after the first (source frame indices)
         self.cut_times: list[float] = []
         self.decided_until = -1
 
     def see(self, frame: av.VideoFrame, index: int, time_s: float) -> None:
-        self._times.append((index, time_s))
-        self._record(self._detector.push(shots.thumbnail(frame), index))
-        self.decided_until = index - self._detector.lookahead
-        while self._times and self._times[0][0] < self.decided_until - 1:
-            self._times.popleft()
+        number = self._shown
+        self._shown += 1
+        self._frames.append((number, index, time_s))
+        self._record(self._detector.push(shots.thumbnail(frame), number))
+        decided = number - self._detector.lookahead
+        while self._frames and self._frames[0][0] < decided - 1:
+            self._frames.popleft()
+        self.decided_until = next((i for n, i, _ in self._frames if n == decided), -1) if decided >= 0 else -1
 
     def finish(self) -> None:
         self._record(self._detector.finish())
@@ -327,10 +338,11 @@ class ShotBoundaries:
 
     def _record(self, cuts: list[shots.Cut]) -> None:
         if cuts:
-            times = dict(self._times)
+            frames = {number: (index, time) for number, index, time in self._frames}
             for cut in cuts:
-                self.cut_frames.append(cut.frame_index)
-                self.cut_times.append(times[cut.frame_index])
+                index, time = frames[cut.frame_index]
+                self.cut_frames.append(index)
+                self.cut_times.append(time)
 
     def shot_of(self, source_index: int) -> int:
         """The index of the shot a source frame belongs to (cuts decided so far)."""
@@ -359,11 +371,17 @@ class DecodeFacts(NamedTuple):
 
 
 def sampled_frames(
-    container, stream, fps: float, on_frame: Callable[[av.VideoFrame, int, float], None] | None = None
+    container,
+    stream,
+    fps: float,
+    on_frame: Callable[[av.VideoFrame, int, float], None] | None = None,
+    sparse: bool = False,
 ) -> Generator[tuple[av.VideoFrame, int, int], None, DecodeFacts]:
     """The decoded frames that resampling to `fps` keeps, in order, as (frame, source index, ticks it fills);
     returns the video's DecodeFacts. `on_frame(frame, index, time)` sees every decoded frame, kept or not (the shot
-    detector).
+    detector). With `sparse`, the frames `sparse.Planner` leaves undecoded still count (indices, times, the number
+    of frames), but only decoded ones reach `on_frame`, and a left-out frame that would fill a tick fails the video
+    rather than give a different clip (`SparseDecodeError`).
 
     A frame's ticks are known when the next frame arrives (or at the end of the video), so frames are released one
     behind the decoder. Frames that fill no tick are dropped without being converted. Raises NoFrameError when no
@@ -381,7 +399,8 @@ def sampled_frames(
     failed_packets, first_failure = 0, None
     num_frames = 0
     fallback_period = 1.0 / float(stream.average_rate) if stream.average_rate else 1.0 / fps
-    for frame in decoded_frames(container, stream):
+    planner = sparse_planner(stream, fps) if sparse else None
+    for frame in decoded_frames(container, stream, planner):
         if isinstance(frame, Exception):
             failed_packets += 1
             first_failure = first_failure or frame
@@ -398,19 +417,19 @@ def sampled_frames(
             shift += t - shown[2] - fallback_period
             t = shown[2] + fallback_period
         t = max(t, shown[2] if shown else 0.0)  # never step back in time
-        if on_frame is not None:
+        if on_frame is not None and not isinstance(frame, SkippedFrame):
             on_frame(frame, num_frames, t)
         if shown is not None:
             ticks = sampler.ticks_until(t)
             if ticks:
-                yield shown[0], shown[1], ticks
+                yield shown_frame(shown), shown[1], ticks
         shown = (frame, num_frames, t)
         num_frames += 1
 
     if shown is None:
         detail = f": {failed_packets} packets failed, first: {first_failure}" if failed_packets else ""
         raise NoFrameError(f"no video frame could be decoded{detail}")
-    last_frame, last_index, last_start = shown
+    last_frame, last_index, last_start = shown_frame(shown), shown[1], shown[2]
     known = last_frame.duration and last_frame.time_base
     frame_period = float(last_frame.duration * last_frame.time_base) if known else fallback_period
     frame_period = frame_period if 0 < frame_period <= MAX_FRAME_GAP_S else fallback_period
@@ -421,23 +440,61 @@ def sampled_frames(
     return DecodeFacts(num_frames=num_frames, end_s=end_s, last_frame=last_frame)
 
 
-def decoded_frames(container, stream) -> Iterator:
+class SparseDecodeError(Exception):
+    """A frame sparse decoding left out would have filled a model tick (a stream whose timestamps break the
+    planner's assumptions): the video fails rather than get a clip other than decoding everything gives."""
+
+
+def shown_frame(shown: tuple) -> av.VideoFrame:
+    """The frame of `sampled_frames`' (frame, index, time) that fills ticks: never one left undecoded."""
+    frame = shown[0]
+    if isinstance(frame, SkippedFrame):
+        raise SparseDecodeError(
+            f"sparse decoding left out frame {shown[1]}, which a model tick shows (irregular timestamps); "
+            "label this file with --sparse_decode off"
+        )
+    return frame
+
+
+def sparse_planner(stream, fps: float) -> Planner | None:
+    """The stream's sparse-decoding planner, or None for a codec whose reference frames it cannot read."""
+    planner = Planner(stream, fps, MAX_FRAME_GAP_S)
+    return planner if planner.enabled else None
+
+
+def decoded_frames(container, stream, planner: Planner | None = None) -> Iterator:
     """Frames in presentation order. A packet the decoder rejects is yielded as its exception and skipped, as
     FFmpeg's own tools do; a demuxer error (a truncated file) ends the stream like an end of file; running out of
-    memory (the decoder process's limit) fails the video."""
-    packets = container.demux(stream)
+    memory (the decoder process's limit) fails the video. With a `planner` (sparse decoding), the packets it leaves
+    out are never decoded, and each comes as its `SkippedFrame` in its place in presentation order."""
+    packets = sparse.planned_packets(container, stream, planner) if planner else container.demux(stream)
+    left_out: list[SkippedFrame] = []  # a heap, by presentation timestamp
+
+    def in_order(frames):
+        for frame in frames:
+            while left_out and (frame.pts is None or left_out[0].pts < frame.pts):
+                yield heapq.heappop(left_out)
+            yield frame
+
     while True:
         try:
             packet = next(packets)
-        except StopIteration:
+        except StopIteration:  # the demuxer's last, empty packet has flushed the decoder
+            while left_out:
+                yield heapq.heappop(left_out)
             return
         except av.error.FFmpegError:
             packet = None
+        if isinstance(packet, SkippedFrame):
+            heapq.heappush(left_out, packet)
+            continue
         try:
             if packet is None:
-                yield from stream.decode(None)  # flush what the decoder still holds
+                yield from in_order(stream.decode(None))  # flush what the decoder still holds
+                while left_out:
+                    yield heapq.heappop(left_out)
                 return
-            yield from packet.decode()
+            yield from in_order(packet.decode())
         except av.error.MemoryError:
             raise  # out of memory is not a bad packet: the video fails (and says so)
         except av.error.FFmpegError as exc:
@@ -478,20 +535,20 @@ THUMBNAIL = "thumbnail"
 
 class DecodeClips(beam.DoFn):
     """VideoFile -> (ClipKey, uint8 [T, H, W, 3]) per clip, the file's Thumbnails (tag "thumbnail", with
-    `thumbnails_every_s`), then one VideoInfo (tag "video_info") or one VideoError (tag "video_error"), decoded in
-    this instance's decoder process."""
+    `options.thumbnails_every_s`), then one VideoInfo (tag "video_info") or one VideoError (tag "video_error"),
+    decoded in this instance's decoder process."""
 
-    def __init__(self, spec: ClipSpec, limits: DecodeLimits = DecodeLimits(), thumbnails_every_s: float | None = None):
+    def __init__(self, spec: ClipSpec, limits: DecodeLimits = DecodeLimits(), options: DecodeOptions = DecodeOptions()):
         self._spec = spec
         self._limits = limits
-        self._thumbnails_every_s = thumbnails_every_s
+        self._options = options
         self._videos_ok = Metrics.counter(self.__class__, "videos_ok")
         self._videos_failed = Metrics.counter(self.__class__, "videos_failed")
         self._decoder_restarts = Metrics.counter(self.__class__, "decoder_restarts")
         self._clips_emitted = Metrics.counter(self.__class__, "clips_emitted")
 
     def setup(self):
-        self._decoder = DecoderProcess(self._spec, self._limits, self._thumbnails_every_s)
+        self._decoder = DecoderProcess(self._spec, self._limits, self._options)
         self._decoder.start()
 
     def process(self, video: VideoFile):

@@ -23,7 +23,7 @@ import sys
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
 
-from vidlabel.transforms.types import ClipSpec, DecodeLimits, VideoError, VideoInfo
+from vidlabel.transforms.types import ClipSpec, DecodeLimits, DecodeOptions, VideoError, VideoInfo
 
 _PR_SET_PDEATHSIG = 1  # Linux prctl: signal the child when its parent dies
 # How long a fresh child may take to import PyAV and vidlabel and say it is ready. Not counted in a file's
@@ -37,10 +37,10 @@ class DecoderProcess:
     """One child process that decodes videos one at a time: `decode(uri)` yields what `decode.decode_video` yields,
     and ends with a VideoError of its own when the child crashes, hangs or ran out of memory."""
 
-    def __init__(self, spec: ClipSpec, limits: DecodeLimits, thumbnails_every_s: float | None = None):
+    def __init__(self, spec: ClipSpec, limits: DecodeLimits, options: DecodeOptions = DecodeOptions()):
         self._spec = spec
         self._limits = limits
-        self._thumbnails_every_s = thumbnails_every_s
+        self._options = options
         self._process: subprocess.Popen | None = None
         self._conn: Connection | None = None
         self.restarts = 0  # children replaced after a failure (a test and benchmark figure)
@@ -58,7 +58,7 @@ class DecoderProcess:
                 stdin=subprocess.DEVNULL,
             )
         self._conn = Connection(ours.detach())
-        self._conn.send((self._spec, self._limits, self._thumbnails_every_s))
+        self._conn.send((self._spec, self._limits, self._options))
         try:
             ready = self._conn.poll(STARTUP_TIMEOUT_S) and self._conn.recv() == _READY
         except (EOFError, OSError):
@@ -135,7 +135,7 @@ def describe_exit(status: int) -> str:
 
 
 def serve(fd: int) -> None:
-    """The child's loop: receive (spec, limits, thumbnails) once, then decode each URI received until the parent
+    """The child's loop: receive (spec, limits, options) once, then decode each URI received until the parent
     hangs up."""
     if sys.platform.startswith("linux"):  # die with the worker, even mid-hang, instead of lingering as an orphan
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -144,7 +144,7 @@ def serve(fd: int) -> None:
     from vidlabel.transforms import decode
 
     conn = Connection(fd)
-    spec, limits, thumbnails_every_s = conn.recv()
+    spec, limits, options = conn.recv()
     # The limit is counted above what the process already holds (Python, FFmpeg, Beam's file systems: mostly
     # reserved and unused address space), so the flag means "what one video may take".
     if sys.platform.startswith("linux"):  # elsewhere RLIMIT_AS is not enforced; the timeout still applies
@@ -157,7 +157,7 @@ def serve(fd: int) -> None:
             uri = conn.recv()
         except EOFError:
             return
-        for item in decode.decode_video(uri, spec, limits, thumbnails_every_s):
+        for item in decode.decode_video(uri, spec, limits, options):
             conn.send(item)
 
 

@@ -34,6 +34,16 @@ class DecodeLimits(NamedTuple):
     max_frame_pixels: int = 7680 * 4320  # 8K UHD: larger declared or decoded frames are refused before allocation
 
 
+class DecodeOptions(NamedTuple):
+    """How the decoding pass runs, apart from the clips it cuts (ClipSpec) and what a video may cost (DecodeLimits)."""
+
+    # --sparse_decode: leave undecoded the non-reference frames no model tick shows (`sparse.py`); the clips are
+    # the same bit for bit, the shot detector and the thumbnails see only the frames decoded.
+    sparse: bool = False
+    # --thumbnails: seconds between a shot's thumbnails (`thumbnails.py`); None: no thumbnails.
+    thumbnails_every_s: float | None = None
+
+
 class ClipKey(NamedTuple):
     """Where a clip sits in its video. Frames are source frame indices (0-based, inclusive)."""
 
