@@ -10,7 +10,9 @@ Input: N links to the rendered 20-second 1280x720 30 fps H.264 video (`decode_is
   ceiling of the same FFmpeg build), files one after another;
 - model-only: the TFLite classifier vidlabel uses (`classifiers.TfliteClassifier`), fresh states per clip, on clips of
   random frames adding up to the run's sampled frames;
-- run: the `vidlabel run` command on the default local runner (one worker process per core), start-up included.
+- run: the `vidlabel run` command on the default local runner (one worker process per core), start-up included;
+- with `--sparse`, also the same run with `--sparse_decode on` (the input has B-frames: libx264's defaults), and the
+  two runs' predictions compared.
 Prints the ratio and the raw figures.
 """
 
@@ -59,10 +61,10 @@ def model_only(model: pathlib.Path, frames: int, clip_frames: int, side: int) ->
     return time.perf_counter() - start
 
 
-def run(inputs: pathlib.Path, model: pathlib.Path, out: pathlib.Path) -> tuple[float, dict]:
+def run(inputs: pathlib.Path, model: pathlib.Path, out: pathlib.Path, *flags: str) -> tuple[float, dict]:
     start = time.perf_counter()
     subprocess.run(
-        vidlabel_command("run", "--input", str(inputs), "--output", str(out), "--model", str(model)),
+        vidlabel_command("run", "--input", str(inputs), "--output", str(out), "--model", str(model), *flags),
         check=True,
         capture_output=True,
     )
@@ -74,6 +76,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--files", type=int, default=45)
     parser.add_argument("--model", type=pathlib.Path, default=REPO / "bench" / ".models" / "a0-stream" / "model.tflite")
+    parser.add_argument("--sparse", action="store_true", help="also run with --sparse_decode on and compare")
     args = parser.parse_args()
     if not args.model.exists():
         sys.exit(f"{args.model} is missing: `bench/stream_vs_tflite_vs_base.py` exports it (or pass --model)")
@@ -87,6 +90,9 @@ def main() -> None:
         for i in range(args.files):
             (inputs / f"v{i:03d}.mp4").symlink_to(video)
         run_s, counts = run(inputs, args.model, pathlib.Path(tmp) / "out")
+        if args.sparse:
+            sparse_s, _ = run(inputs, args.model, pathlib.Path(tmp) / "sparse", "--sparse_decode", "on")
+            same = same_predictions(pathlib.Path(tmp) / "out", pathlib.Path(tmp) / "sparse")
         decode_s, decoded = decode_only(sorted(inputs.iterdir()))
         sampled = round(counts["video_seconds"] * metadata["fps"])  # the model's frames (run.json counts source frames)
         model_s = model_only(args.model, sampled, metadata["clip_frames"], metadata["resolution"])
@@ -104,6 +110,22 @@ def main() -> None:
         f"({counts['video_seconds'] / run_s:.1f}x real time)"
     )
     print(f"  ratio run / (decode + model) = {run_s / parts:.2f}  (target <= 1.25)")
+    if args.sparse:
+        print(
+            f"  vidlabel run --sparse_decode on:           {sparse_s:7.1f} s  ({sparse_s / run_s:.2f} of the run "
+            f"above; predictions {'identical' if same else 'DIFFERENT'})"
+        )
+
+
+def same_predictions(a: pathlib.Path, b: pathlib.Path) -> bool:
+    """Whether two results hold the same clips with the same top k (the decoded clips are bit for bit the same)."""
+    import duckdb
+
+    query = (
+        "select video_uri, clip_index, start_s, end_s, start_frame, end_frame, top_k "
+        "from '{}/predictions-*.parquet' order by all"
+    )
+    return duckdb.sql(query.format(a)).fetchall() == duckdb.sql(query.format(b)).fetchall()
 
 
 if __name__ == "__main__":

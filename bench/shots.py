@@ -52,7 +52,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from vidlabel.transforms import shots
-from vidlabel.transforms.decode import decoded_frames
+from vidlabel.transforms.decode import ShotBoundaries, decoded_frames, sparse_planner
+from vidlabel.transforms.sparse import SkippedFrame
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from common import SHARED  # noqa: E402  (bench scripts are run as files)
@@ -60,7 +61,7 @@ from common import SHARED  # noqa: E402  (bench scripts are run as files)
 TRUTH_FILE = pathlib.Path(__file__).resolve().parent / "shot_truth.json"
 WIDTH, HEIGHT = 320, 240
 TEXTURE_H, TEXTURE_W = 480, 640  # periodic, so a pan can run forever without a seam
-METHODS = ("decode-only", "vidlabel", "ContentDetector", "AdaptiveDetector")
+METHODS = ("decode-only", "vidlabel", "vidlabel sparse", "ContentDetector", "AdaptiveDetector")
 DETECTORS = METHODS[1:]
 
 # --------------------------------------------------------------------------------------------------------------
@@ -340,6 +341,25 @@ def vidlabel(path: str):
     return seconds, [c.frame_index for c in cuts], {"kinds": [c.kind for c in cuts], "lookahead": detector.lookahead}
 
 
+def vidlabel_sparse(path: str, model_fps: float = 5.0):
+    """As `vidlabel run --sparse_decode on` (A0's 5 fps): the detector sees only the frames decoded
+    (`decode.ShotBoundaries` numbers them and maps each cut back to its source frame index)."""
+    start = time.perf_counter()
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        boundaries = ShotBoundaries(float(stream.average_rate) if stream.average_rate else None)
+        index = 0
+        for frame in decoded_frames(container, stream, sparse_planner(stream, model_fps)):
+            if isinstance(frame, Exception):
+                continue
+            if not isinstance(frame, SkippedFrame):
+                boundaries.see(frame, index, 0.0)
+            index += 1
+        boundaries.finish()
+    return time.perf_counter() - start, list(boundaries.cut_frames), {"decoded": boundaries.shown}
+
+
 def pyscenedetect(path: str, detector_name: str, frame_times: np.ndarray):
     import scenedetect
     from scenedetect.scene_manager import compute_downscale_factor
@@ -437,6 +457,8 @@ def run(entries: list[dict], rounds: int) -> None:
                     result = decode_only(entry["path"])
                 elif method == "vidlabel":
                     result = vidlabel(entry["path"])
+                elif method == "vidlabel sparse":
+                    result = vidlabel_sparse(entry["path"])
                 else:
                     result = pyscenedetect(entry["path"], method, entry["times"])
                 seconds, detections, details = result

@@ -316,15 +316,15 @@ class ShotBoundaries:
 
     def __init__(self, source_fps: float | None):
         self._detector = shots.ShotDetector(source_fps)
-        self._shown = 0  # frames shown to the detector
+        self.shown = 0  # frames shown to the detector
         self._frames: collections.deque[tuple[int, int, float]] = collections.deque()  # (number, index, time)
         self.cut_frames: list[int] = []  # the first frame of each shot after the first (source frame indices)
         self.cut_times: list[float] = []
         self.decided_until = -1
 
     def see(self, frame: av.VideoFrame, index: int, time_s: float) -> None:
-        number = self._shown
-        self._shown += 1
+        number = self.shown
+        self.shown += 1
         self._frames.append((number, index, time_s))
         self._record(self._detector.push(shots.thumbnail(frame), number))
         decided = number - self._detector.lookahead
