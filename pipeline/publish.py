@@ -60,13 +60,18 @@ def published_result(output: str) -> str | None:
     return None
 
 
+def table_files(folder: str, name: str) -> list[str]:
+    """The Parquet files of one table of a result or run folder, in name order."""
+    return sorted(m.path for m in FileSystems.match([_join(folder, f"{name}-*.parquet")])[0].metadata_list)
+
+
 def read_table(folder: str, name: str, columns: list[str] | None = None):
     """One table of a result or run folder as a pyarrow Table (None when it has no file)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     tables = []
-    for path in sorted(m.path for m in FileSystems.match([_join(folder, f"{name}-*.parquet")])[0].metadata_list):
+    for path in table_files(folder, name):
         with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
             tables.append(pq.read_table(f, columns=columns))
     return pa.concat_tables(tables) if tables else None
@@ -77,7 +82,7 @@ def table_batches(folder: str, name: str, columns: list[str], batch_size: int = 
     whole, such as the thumbnails' JPEGs)."""
     import pyarrow.parquet as pq
 
-    for path in sorted(m.path for m in FileSystems.match([_join(folder, f"{name}-*.parquet")])[0].metadata_list):
+    for path in table_files(folder, name):
         with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
             yield from pq.ParquetFile(f).iter_batches(batch_size=batch_size, columns=columns)
 
@@ -249,11 +254,7 @@ def _published_names(record: dict) -> list[str]:
 
 def staged_files(folder: str) -> list[str]:
     """The table files of a run or result folder, as names relative to it."""
-    names = []
-    for table in schema.TABLES:
-        for metadata in FileSystems.match([_join(folder, f"{table}-*.parquet")])[0].metadata_list:
-            names.append(metadata.path.rsplit("/", 1)[-1])
-    return sorted(names)
+    return sorted(path.rsplit("/", 1)[-1] for table in schema.TABLES for path in table_files(folder, table))
 
 
 def _is_unstaged_result(folder: str) -> bool:

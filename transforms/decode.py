@@ -272,17 +272,13 @@ def video_clips(
                 yield from keyed(windower.push(model_frame, index))
             last_pushed = index
 
-    last_seen = (None, 0.0)  # (frame, time): a video too short for the thumbnails' rules gets its last frame
-
     def see(frame: av.VideoFrame, index: int, time_s: float) -> None:
-        nonlocal last_seen
         known_cuts = len(boundaries.cut_times)
         boundaries.see(frame, index, time_s)
         if thumbnails is not None:
             for cut_time in boundaries.cut_times[known_cuts:]:
                 thumbnails.shot_started(cut_time)
             thumbnails.see(frame, time_s)
-            last_seen = (frame, time_s)
 
     frames = sampled_frames(container, stream, spec.fps, on_frame=see, sparse=sparse)
     while True:  # a for loop would drop the generator's return value, the facts
@@ -297,7 +293,7 @@ def video_clips(
         if thumbnails is not None:
             yield from thumbnails.take()
     if thumbnails is not None:
-        thumbnails.finish(*last_seen)
+        thumbnails.finish()
         yield from thumbnails.take()
     boundaries.finish()
     yield from push_decided()
@@ -328,21 +324,23 @@ class ShotBoundaries:
         self._frames.append((number, index, time_s))
         self._record(self._detector.push(shots.thumbnail(frame), number))
         decided = number - self._detector.lookahead
-        while self._frames and self._frames[0][0] < decided - 1:
+        while self._frames[0][0] < decided - 1:
             self._frames.popleft()
-        self.decided_until = next((i for n, i, _ in self._frames if n == decided), -1) if decided >= 0 else -1
+        self.decided_until = self._frame(decided)[1] if decided >= 0 else -1
 
     def finish(self) -> None:
         self._record(self._detector.finish())
         self.decided_until = math.inf
 
+    def _frame(self, number: int) -> tuple[int, int, float]:
+        """(number, source index, time) of a frame still held (they are held in order, numbered consecutively)."""
+        return self._frames[number - self._frames[0][0]]
+
     def _record(self, cuts: list[shots.Cut]) -> None:
-        if cuts:
-            frames = {number: (index, time) for number, index, time in self._frames}
-            for cut in cuts:
-                index, time = frames[cut.frame_index]
-                self.cut_frames.append(index)
-                self.cut_times.append(time)
+        for cut in cuts:
+            _, index, time = self._frame(cut.frame_index)
+            self.cut_frames.append(index)
+            self.cut_times.append(time)
 
     def shot_of(self, source_index: int) -> int:
         """The index of the shot a source frame belongs to (cuts decided so far)."""

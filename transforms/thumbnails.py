@@ -54,6 +54,7 @@ class ThumbnailPicker:
         self._every_s = every_s
         self._shot_start: float | None = 0.0  # the start of the shot still waiting for its thumbnail
         self._last_s: float | None = None  # time of the last thumbnail taken
+        self._last_seen: tuple[av.VideoFrame, float] | None = None  # for a video too short for any rule
         self._taken: list[Thumbnail] = []
 
     def shot_started(self, time_s: float) -> None:
@@ -62,15 +63,16 @@ class ThumbnailPicker:
     def see(self, frame: av.VideoFrame, time_s: float) -> None:
         due_for_shot = self._shot_start is not None and time_s - self._shot_start >= SHOT_DELAY_S
         due_in_shot = self._last_s is not None and time_s - self._last_s >= self._every_s
+        self._last_seen = (frame, time_s)
         if due_for_shot:
             self._shot_start = None
         if (due_for_shot or due_in_shot) and (self._last_s is None or time_s - self._last_s >= MIN_GAP_S):
             self._take(frame, time_s)
 
-    def finish(self, last_frame: av.VideoFrame, time_s: float) -> None:
-        """The video's end: a video too short for any rule gets its last frame."""
-        if self._last_s is None:
-            self._take(last_frame, time_s)
+    def finish(self) -> None:
+        """The video's end: a video too short for any rule gets the last frame seen."""
+        if self._last_s is None and self._last_seen is not None:
+            self._take(*self._last_seen)
 
     def take(self) -> list[Thumbnail]:
         taken, self._taken = self._taken, []

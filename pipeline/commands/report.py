@@ -45,11 +45,10 @@ def write_report(output: str, out: str) -> str:
     folder = publish.result_folder(output)
     publish.check_out_folder(out, folder)
     overview, pages = tables.gather(folder)
-    missing = [t for t in ("shots", "segments", "thumbnails") if t not in overview.tables]
-    if missing:
+    if overview.missing_tables:
         print(
-            f"vidlabel report: note: {output} has no {', '.join(missing)} table (a result of an older vidlabel): "
-            "the report leaves those parts out",
+            f"vidlabel report: note: {output} has no {', '.join(overview.missing_tables)} table (a result of an "
+            "older vidlabel): the report leaves those parts out",
             file=sys.stderr,
         )
     elif not overview.totals["thumbnails"] and overview.totals["ok"]:

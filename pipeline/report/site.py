@@ -36,8 +36,8 @@ MAX_THUMBNAILS = 24  # a video's page shows "a few along the video"; the table k
 PAGES = ("index.html", "video.html", "report.js", "report.css")
 
 
-def write_site(out: str, folder: str, overview: Overview, pages) -> int:
-    """Writes the report of the result in `folder` into `out`; returns the number of thumbnails written."""
+def write_site(out: str, folder: str, overview: Overview, pages) -> None:
+    """Writes the report of the result in `folder` into `out`."""
     for name in PAGES:
         shutil.copyfile(os.path.join(ASSETS, name), os.path.join(out, name))
     label_names = [label for label, _, _ in overview.label_seconds]
@@ -68,9 +68,8 @@ def write_site(out: str, folder: str, overview: Overview, pages) -> int:
             video_data(page, colours, last),
             end=");\n",
         )
-    if "thumbnails" not in overview.tables:
-        return 0
-    return write_thumbnails(out, folder, {v.uri: v.id for v in overview.videos}, chosen)
+    if "thumbnails" in overview.tables:
+        write_thumbnails(out, folder, {v.uri: v.id for v in overview.videos}, chosen)
 
 
 def write_script(path: str, start: str, data, end: str = ";\n") -> None:
@@ -95,9 +94,8 @@ def thumbnail_path(video_id: int, time_s: float) -> str:
     return f"thumbs/{video_id}/{milliseconds(time_s)}.jpg"
 
 
-def write_thumbnails(out: str, folder: str, ids: dict[str, int], chosen: set[tuple[int, int]]) -> int:
+def write_thumbnails(out: str, folder: str, ids: dict[str, int], chosen: set[tuple[int, int]]) -> None:
     """The `chosen` JPEGs, streamed from the table a batch at a time (never held whole)."""
-    written = 0
     made = set()
     columns = ["video_uri", "time_s", "jpeg"]
     for batch in publish.table_batches(storage.escape_glob(folder), "thumbnails", columns):
@@ -110,8 +108,6 @@ def write_thumbnails(out: str, folder: str, ids: dict[str, int], chosen: set[tup
                 made.add(video_id)
             with open(os.path.join(out, thumbnail_path(video_id, time_s)), "wb") as f:
                 f.write(jpeg)
-            written += 1
-    return written
 
 
 def number(value: float | None, digits: int = 3) -> float | None:
@@ -135,7 +131,7 @@ def overview_data(overview: Overview, colours: dict[str, str]) -> dict:
         },
         "generated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "totals": {k: number(v) if isinstance(v, float) else v for k, v in overview.totals.items()},
-        "missing_tables": [t for t in ("shots", "segments", "thumbnails") if t not in overview.tables],
+        "missing_tables": overview.missing_tables,
         "labels": [[label, number(seconds, 1), videos] for label, seconds, videos in overview.label_seconds],
         "palette": colours,
         "codecs": overview.codecs,

@@ -50,6 +50,9 @@ COLUMNS = {
 }
 
 
+NEWER_TABLES = ("shots", "segments", "thumbnails")  # tables an older vidlabel did not write
+
+
 class VideoEntry(NamedTuple):
     """One video as the overview lists and filters it."""
 
@@ -72,6 +75,11 @@ class Overview(NamedTuple):
     resolutions: list[tuple[str, int]]  # "1920x1080" as displayed
     failures: list[tuple[str, str, list[tuple[int, str, str]]]]  # (stage, error class, [(id, uri, message)])
     totals: dict
+
+    @property
+    def missing_tables(self) -> list[str]:
+        """The tables the report draws from that this result lacks (written by an older vidlabel)."""
+        return [name for name in NEWER_TABLES if name not in self.tables]
 
 
 class VideoPage(NamedTuple):
@@ -104,17 +112,17 @@ def gather(folder: str) -> tuple[Overview, Iterator[VideoPage]]:
     con = duckdb.connect()
     for name, table in tables.items():
         con.register(name, table)
-    video_rows = (
-        con.sql("select * exclude (top_k), top_k from videos order by video_uri").fetch_arrow_table().to_pylist()
-    )
+    video_rows = con.sql("select * from videos order by video_uri").fetch_arrow_table().to_pylist()
     ids = {row["video_uri"]: i for i, row in enumerate(video_rows)}
+    # Every label a video has (one of its clips holds it in its top k), with its best score: the clips' top k
+    # unnested once, for the filter's data and for each label's video count.
+    con.sql(
+        """create temp table video_labels as
+           select video_uri, t.label as label, max(t.score) as score
+           from (select video_uri, unnest(top_k) as t from predictions) group by all"""
+    )
     labels_of = collections.defaultdict(list)
-    for uri, label, score in rows(
-        con,
-        """select video_uri, t.label, max(t.score) as score
-           from (select video_uri, unnest(top_k) as t from predictions)
-           group by all order by video_uri, score desc, t.label""",
-    ):
+    for uri, label, score in rows(con, "select * from video_labels order by video_uri, score desc, label"):
         labels_of[uri].append((label, score))
     first_thumbnail = dict(rows(con, "select video_uri, min(time_s) from thumbnails group by all"))
     entries = [
@@ -135,8 +143,7 @@ def gather(folder: str) -> tuple[Overview, Iterator[VideoPage]]:
         label_seconds=rows(
             con,
             """select l.label, coalesce(top.seconds, 0), l.videos
-               from (select t.label, count(distinct video_uri) as videos
-                     from (select video_uri, unnest(top_k) as t from predictions) group by 1) l
+               from (select label, count(*) as videos from video_labels group by 1) l
                left join (select top_k[1].label as label, sum(end_s - start_s) as seconds
                           from predictions group by 1) top using (label)
                order by 2 desc, 3 desc, 1""",
@@ -165,7 +172,7 @@ def totals(con) -> dict:
                   coalesce(sum(duration_s) filter (where status = 'ok'), 0), coalesce(sum(num_clips), 0)
            from videos""",
     )[0]
-    counted = {name: rows(con, f"select count(*) from {name}")[0][0] for name in ("shots", "segments", "thumbnails")}
+    counted = {name: rows(con, f"select count(*) from {name}")[0][0] for name in NEWER_TABLES}
     return {"videos": videos, "ok": ok, "failed": videos - ok, "hours": seconds / 3600, "clips": clips, **counted}
 
 
