@@ -23,7 +23,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import DebugOptions, GoogleCloudOptions, PipelineOptions, WorkerOptions
 
-from vidlabel.pipeline import __version__, graph, publish
+from vidlabel.pipeline import __version__, batches, graph, publish
 from vidlabel.pipeline.console import RunConsole, run_with_progress_bar
 from vidlabel.pipeline.options import VidlabelOptions, help_parser, is_local_runner, parse_options
 from vidlabel.pipeline.plan import JobPlan, plan_job
@@ -71,7 +71,7 @@ USAGE = "usage: vidlabel COMMAND [flags]   (vidlabel COMMAND --help)\n\ncommands
 )
 
 
-def main(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Runs one command; a `VidlabelError` it raises is reported the one way (`errors.report`), exit status 2."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter, here and in workers
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -87,13 +87,13 @@ def main(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = No
         return EXIT_USAGE
     try:
         if command == "run":
-            return run(rest, test_pipeline)
+            return run(rest)
         return importlib.import_module(COMMANDS[command].module).main(rest)
     except VidlabelError as exc:
         return errors.report(command, exc, sys.stderr)
 
 
-def run(argv: list[str], test_pipeline: beam.Pipeline | None = None) -> int:
+def run(argv: list[str]) -> int:
     if "-h" in argv or "--help" in argv:
         help_parser().print_help()
         return EXIT_OK
@@ -105,10 +105,10 @@ def run(argv: list[str], test_pipeline: beam.Pipeline | None = None) -> int:
     except VidlabelError as exc:
         return errors.report("run", exc, sys.stderr)
     with RunConsole(verbose=opts.verbose) as console:
-        return _run(options, opts, test_pipeline, started, console)
+        return _run(options, opts, started, console)
 
 
-def _run(options: PipelineOptions, opts: VidlabelOptions, test_pipeline, started, console: RunConsole) -> int:
+def _run(options: PipelineOptions, opts: VidlabelOptions, started, console: RunConsole) -> int:
     out = console.stream
     try:
         FileSystems.set_options(options)  # the job's credentials (e.g. --impersonate_service_account) for gs://
@@ -120,7 +120,7 @@ def _run(options: PipelineOptions, opts: VidlabelOptions, test_pipeline, started
                 validate_job(plan, options, out)
                 return EXIT_OK
             try:
-                record = label(plan, options, test_pipeline, started, console)
+                record = label(plan, options, started, console)
             except Exception as exc:  # the job failed: said in full, nothing published, the log kept
                 log = console.keep(publish.failed_log_path(plan.outputs))
                 traceback.print_exc(file=out)
@@ -138,13 +138,14 @@ def _run(options: PipelineOptions, opts: VidlabelOptions, test_pipeline, started
 
 def validate_job(plan: JobPlan, options: PipelineOptions, out) -> None:
     """--dry_run: builds the whole job and lets the runner validate it without submitting it (Dataflow's dry run
-    also packages the code for the workers), then prints what would be staged."""
+    also packages the code for the workers), then prints what the last pipeline would stage."""
     from apache_beam.portability import common_urns
     from apache_beam.portability.api import beam_runner_api_pb2
 
-    pipeline = beam.Pipeline(options=options)
-    graph.build(pipeline, plan)
-    result = pipeline.run()
+    for batch in plan.batches:  # a Dataflow job has one batch of files (and, with --incremental, the kept pass)
+        pipeline = beam.Pipeline(options=options)
+        graph.build(pipeline, plan, batch)
+        result = pipeline.run()
     cloud, workers, debug = (options.view_as(c) for c in (GoogleCloudOptions, WorkerOptions, DebugOptions))
     lines = [
         f"vidlabel: dry run: the job is valid and was not submitted (model {plan.model_name} -> {plan.output})",
@@ -167,29 +168,34 @@ def validate_job(plan: JobPlan, options: PipelineOptions, out) -> None:
     print("\n".join(lines), file=out)
 
 
-def label(
-    plan: JobPlan, options: PipelineOptions, test_pipeline: beam.Pipeline | None, started, console: RunConsole
-) -> dict:
-    """Runs the pipeline into the staging folder, then publishes the result with its run record."""
+def label(plan: JobPlan, options: PipelineOptions, started, console: RunConsole) -> dict:
+    """Runs the batches' pipelines into the staging folder, one after another, then publishes the result with its
+    run record."""
     kept = plan.num_listed - plan.num_to_label
+    labelled = [b for b in plan.batches if not b.is_kept_pass]
+    in_batches = f" in {len(labelled)} batches of up to {plan.files_per_batch} files" if len(labelled) > 1 else ""
     print(
-        f"vidlabel: {plan.num_to_label} video(s) to label"
+        f"vidlabel: {plan.num_to_label} video(s) to label{in_batches}"
         + (f" ({kept} unchanged kept from run {plan.outputs.previous_run})" if plan.keep_from else "")
         + f" -> {plan.output}  (model {plan.model_name}: {plan.clip_spec.fps:g} fps, {plan.clip_spec.resolution}px, "
         f"clips of {plan.clip_spec.clip_frames} frames; run {plan.run_id})",
         file=console.stream,
     )
-    show_progress = test_pipeline is None and is_local_runner(options)
+    show_progress = is_local_runner(options)
     with tempfile.TemporaryDirectory(prefix="vidlabel-progress-") as progress_dir:
         progress_path = os.path.join(progress_dir, "progress.jsonl") if show_progress else None
-        pipeline = test_pipeline or beam.Pipeline(options=options)
-        graph.build(pipeline, plan, progress_path)
+
+        def run_batches():
+            for batch in plan.batches:
+                pipeline = beam.Pipeline(options=options)
+                graph.build(pipeline, plan, batch, progress_path)
+                pipeline.run().wait_until_finish()
+                batches.mark_done(plan.outputs.staging, batch)
+
         if progress_path:
-            run_with_progress_bar(
-                lambda: pipeline.run().wait_until_finish(), plan.num_to_label, progress_path, console.stream
-            )
+            run_with_progress_bar(run_batches, plan.num_to_label, progress_path, console.stream, plan.num_resumed)
         else:
-            pipeline.run().wait_until_finish()
+            run_batches()
     staging = plan.outputs.staging
     shots = publish.read_table(staging, "shots", columns=["video_uri"])
     shot_uris = set(shots.column("video_uri").unique().to_pylist()) if shots is not None else set()
@@ -230,6 +236,12 @@ def run_record(plan: JobPlan, options: PipelineOptions, started, videos, shot_ur
         ),
         # --sparse_decode: the clips are the same either way; the shots and thumbnails come from the frames decoded.
         "sparse_decode": plan.decode_options.sparse,
+        # --files_per_batch: how the files were split into pipelines (0: one), and whether this run continued an
+        # interrupted one (its run id is that run's).
+        "batches": {
+            "files_per_batch": plan.files_per_batch,
+            "resumed_files": plan.num_resumed,
+        },
         "labelling": plan.labelling,
         "options": json.loads(json.dumps(options.get_all_options(drop_default=True), default=str)),
         "counts": {

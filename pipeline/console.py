@@ -92,9 +92,12 @@ def _writes_to_fd2(stream) -> bool:
         return False
 
 
-def run_with_progress_bar(run: Callable[[], None], total: int, progress_path: str, out: TextIO) -> None:
-    """Calls `run` (the pipeline) in a thread while this one draws a progress bar from the workers' progress file
-    (`progress.ReportProgress`); an exception in `run` is raised here."""
+def run_with_progress_bar(
+    run: Callable[[], None], total: int, progress_path: str, out: TextIO, initial: int = 0
+) -> None:
+    """Calls `run` (the pipelines) in a thread while this one draws a progress bar from the workers' progress file
+    (`progress.ReportProgress`), starting at `initial` videos (those a continued run had done); an exception in
+    `run` is raised here."""
     from tqdm import tqdm
 
     failure: list[BaseException] = []
@@ -114,7 +117,7 @@ def run_with_progress_bar(run: Callable[[], None], total: int, progress_path: st
     except (AttributeError, OSError, ValueError):
         sized = False
     width = {"dynamic_ncols": True} if sized else {"ncols": 100}
-    with tqdm(total=total, unit="video", desc="labelling", file=out, **width) as bar:
+    with tqdm(total=total, initial=initial, unit="video", desc="labelling", file=out, **width) as bar:
         while worker.is_alive() or bar.n < total:
             for record in progress.new_records():
                 failed += not record["ok"]

@@ -1,12 +1,13 @@
 """The pipeline graph: one video's path from listing to Parquet, as named composite transforms.
 
     ReadJobFiles -> DecodeClips -> RunInference(MoViNet) -> rows -> WriteToParquet (staging)
-         |             |                   `-> predictions, frame_labels; per video: segments; per shot: top k
-         |             |-> one VideoInfo (with its shots) or VideoError per file -> videos / shots / errors tables
-         |             `-> (--thumbnails) small JPEGs taken while decoding -> thumbnails table
-         `-> (--incremental) KeepUnchanged: published rows of the files not labelled, written beside the new ones
+                       |                   `-> predictions, frame_labels; per video: segments; per shot: top k
+                       |-> one VideoInfo (with its shots) or VideoError per file -> videos / shots / errors tables
+                       `-> (--thumbnails) small JPEGs taken while decoding -> thumbnails table
 
-The launcher listed the files once and wrote those to label as the job's file list (`listing.py`).
+The launcher listed the files once and wrote those to label as file lists of one batch each (`listing.py`,
+`batches.py`); it runs this graph once per batch, all writing into the run's staging folder. With --incremental a
+pass of its own, `KeepUnchanged`, first writes the published rows of the files not labelled beside the new ones.
 
 The tables go to the run's staging folder; the launcher publishes them once the pipeline has succeeded
 (`publish.py`).
@@ -23,6 +24,7 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.ml.inference.base import RunInference
 
+from vidlabel.pipeline.batches import FileBatch
 from vidlabel.pipeline.plan import JobPlan
 from vidlabel.transforms import rows, schema
 from vidlabel.transforms.decode import THUMBNAIL, VIDEO_ERROR, VIDEO_INFO, DecodeClips
@@ -148,33 +150,28 @@ class LabelVideos(beam.PTransform):
 
 
 class WriteTables(beam.PTransform):
-    """{table name: rows} -> OUTPUT/{name}-SSSSS-of-NNNNN.parquet, one schema per table (an empty table is still
-    written: readers never meet a missing one)."""
+    """{table name: rows} -> OUTPUT/{name}-{tag}-SSSSS-of-NNNNN.parquet, one schema per table (an empty table is
+    still written: readers never meet a missing one). `tag` names the batch that wrote the file (`batches.py`)."""
 
-    def __init__(self, output: str):
+    def __init__(self, output: str, tag: str):
         super().__init__()
         self._output = output.rstrip("/")
+        self._tag = tag
 
     def expand(self, tables):
         for name, table_rows in tables.items():
             _ = table_rows | f"Write{name.capitalize()}" >> beam.io.WriteToParquet(
-                f"{self._output}/{name}", schema.TABLES[name], file_name_suffix=".parquet"
+                f"{self._output}/{name}-{self._tag}", schema.TABLES[name], file_name_suffix=".parquet"
             )
         return beam.pvalue.PDone(next(iter(tables.values())).pipeline)
 
 
-def build(pipeline: beam.Pipeline, plan: JobPlan, progress_path: str | None = None) -> None:
-    files = pipeline | "ReadJobFiles" >> ReadJobFiles(plan.job_files)
-    kept = None
-    if plan.keep_from:
-        kept = pipeline | "KeepUnchanged" >> KeepUnchanged(plan.keep_from, plan.kept_tables, plan.replaced_uris)
-    if kept is not None and plan.num_to_label == 0:  # nothing new: the kept rows are the result, no model is loaded
-        _ = kept | "WriteTables" >> WriteTables(plan.outputs.staging)
-        return
-    tables = files | "LabelVideos" >> LabelVideos(plan, progress_path)
-    if kept is not None:
-        tables = {
-            name: (labelled, kept[name]) | f"With{name.capitalize()}Kept" >> beam.Flatten()
-            for name, labelled in tables.items()
-        }
-    _ = tables | "WriteTables" >> WriteTables(plan.outputs.staging)
+def build(pipeline: beam.Pipeline, plan: JobPlan, batch: FileBatch, progress_path: str | None = None) -> None:
+    """One batch's pipeline: its files labelled, or (the kept pass) the published rows --incremental keeps; no
+    model is loaded for the kept pass."""
+    if batch.is_kept_pass:
+        tables = pipeline | "KeepUnchanged" >> KeepUnchanged(plan.keep_from, plan.kept_tables, plan.replaced_uris)
+    else:
+        files = pipeline | "ReadJobFiles" >> ReadJobFiles(batch.files)
+        tables = files | "LabelVideos" >> LabelVideos(plan, progress_path)
+    _ = tables | "WriteTables" >> WriteTables(plan.outputs.staging, batch.tag)

@@ -11,6 +11,7 @@ import math
 
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, TestOptions, _BeamArgumentParser
 
+from vidlabel.pipeline.batches import DEFAULT_FILES_PER_BATCH
 from vidlabel.transforms.errors import UsageError
 from vidlabel.transforms.listing import DEFAULT_EXTENSIONS
 from vidlabel.transforms.thumbnails import DEFAULT_EVERY_S as DEFAULT_THUMBNAILS_EVERY_S
@@ -163,6 +164,15 @@ class VidlabelOptions(PipelineOptions):
             "Default: %(default)s.",
         )
         parser.add_argument(
+            "--files_per_batch",
+            type=int,
+            default=None,
+            help="Label the files this many at a time, one pipeline after another, into one result published at "
+            "the end: the local runner's memory grows with the files of one pipeline, and a killed run continues "
+            "from its last finished batch when run again. 0: every file in one pipeline. Default: "
+            f"{DEFAULT_FILES_PER_BATCH} on local runners, 0 on Dataflow.",
+        )
+        parser.add_argument(
             "--decode_timeout_seconds",
             type=float,
             default=DecodeLimits().timeout_s,
@@ -242,6 +252,8 @@ class VidlabelOptions(PipelineOptions):
                     f"--thumbnails {self.thumbnails}: give the seconds between thumbnails within a shot (at least "
                     f"{MIN_GAP_S:g}), or off"
                 )
+        if self.files_per_batch is not None and self.files_per_batch < 0:
+            raise UsageError(f"--files_per_batch must be 0 (one batch) or more, not {self.files_per_batch}")
         if self.batch_size < 1:
             raise UsageError(f"--batch_size must be at least 1, not {self.batch_size}")
         for flag in ("clip_seconds", "stride_seconds", "fps"):

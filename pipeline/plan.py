@@ -19,7 +19,7 @@ from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOpt
 
 from vidlabel import movinet
 from vidlabel.movinet.variants import clip_frame_count, published_clip_frames
-from vidlabel.pipeline import publish
+from vidlabel.pipeline import batches, publish
 from vidlabel.pipeline.options import VidlabelOptions, is_dry_run, is_local_runner
 from vidlabel.transforms import incremental, listing
 from vidlabel.transforms.errors import UsageError
@@ -28,10 +28,13 @@ from vidlabel.transforms.types import ClipSpec, DecodeLimits, DecodeOptions, Vid
 
 
 class JobPlan(NamedTuple):
-    job_files: str  # the files to label, as listed at launch (`listing.write_job_files`; not written in a dry run)
+    batches: tuple[batches.FileBatch, ...]  # the pipelines still to run, in order (their file lists are not
+    # written in a dry run)
+    files_per_batch: int  # 0: one batch
     replaced_uris: str  # --incremental: the published files labelled again (`incremental.KeepUnchanged`)
     num_listed: int | None  # as listed at launch (None in a dry run over gs://, which cannot list offline)
     num_to_label: int | None  # of those, the new or changed ones with --incremental; all of them otherwise
+    num_resumed: int  # of those, the ones an interrupted run this one continues had labelled
     outputs: publish.OutputPlan  # where readers query, where this run writes, the published result
     keep_from: str | None  # --incremental: the published result whose rows of unchanged files are kept
     kept_tables: tuple[str, ...]  # the tables that result holds (one written by an older vidlabel may lack some)
@@ -128,20 +131,44 @@ def plan_job(options: PipelineOptions) -> JobPlan:
     model_uri = model.located.path
     if remote_workers:
         model_uri = stage_for_workers(model.located.path, temp_location, dry_run, notes)
-    run_id = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
+    files_per_batch = plan_files_per_batch(opts.files_per_batch, remote_workers)
+    to_label = incremental_plan.to_label
+    # What the rows of a run depend on: an interrupted run is continued only by a run that agrees on all of it.
+    batch_settings = {
+        "labelling": labelling,
+        "decode": opts.decode_options()._asdict(),
+        "kept_from_run": previous_record.get("run_id") if incremental_plan.keep_from else None,
+        "replaced": sorted(incremental_plan.replaced),
+    }
+    resumed = None if dry_run else batches.find_resumable(publish.runs_folder(output), batch_settings, to_label)
+    run_id = resumed.run_id if resumed else new_run_id()
     # Last: a refused job leaves nothing behind.
-    outputs = publish.make_staging(output, previous, previous_record.get("run_id"), run_id, create=not dry_run)
-    job_files = f"{outputs.staging.rstrip('/')}/{listing.JOB_FILES}"
+    outputs = publish.make_staging(
+        output, previous, previous_record.get("run_id"), run_id, create=not (dry_run or resumed)
+    )
     replaced_uris = f"{outputs.staging.rstrip('/')}/{incremental.REPLACED_URIS}"
-    if not dry_run:
-        listing.write_job_files(incremental_plan.to_label, job_files)
-        if incremental_plan.keep_from:
+    keep = bool(incremental_plan.keep_from)
+    if dry_run:
+        job_batches = plan_dry_run_batches(outputs.staging, to_label, keep)
+    else:
+        for removed in publish.remove_unpublished(output, keep=run_id):
+            notes.append(f"removed the folder of the interrupted run {removed}, which this run cannot continue")
+        if resumed:
+            batches.remove_partial(outputs.staging, resumed.done_tags)
+            notes.append(
+                f"continuing the interrupted run {run_id}: {len(resumed.done_files)} file(s) its finished batches "
+                "labelled are kept"
+            )
+        job_batches = batches.write_batches(outputs.staging, batch_settings, to_label, files_per_batch, keep, resumed)
+        if keep:
             write_json_lines(incremental_plan.replaced, replaced_uris)
     return JobPlan(
-        job_files=job_files,
+        batches=job_batches,
+        files_per_batch=files_per_batch,
         replaced_uris=replaced_uris,
         num_listed=None if listed is None else len(listed),
-        num_to_label=None if incremental_plan.to_label is None else len(incremental_plan.to_label),
+        num_to_label=None if to_label is None else len(to_label),
+        num_resumed=len(resumed.done_files) if resumed else 0,
         outputs=outputs,
         keep_from=incremental_plan.keep_from,
         kept_tables=incremental_plan.kept_tables,
@@ -165,6 +192,28 @@ def plan_job(options: PipelineOptions) -> JobPlan:
         dry_run=dry_run,
         notes=tuple(notes),
     )
+
+
+def new_run_id() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
+
+
+def plan_files_per_batch(files_per_batch: int | None, remote_workers: bool) -> int:
+    """--files_per_batch, or its default: batches on the local runners, whose memory grows with the files of one
+    pipeline (`batches.py`); one batch (0) on remote runners."""
+    if files_per_batch is None:
+        return 0 if remote_workers else batches.DEFAULT_FILES_PER_BATCH
+    return files_per_batch
+
+
+def plan_dry_run_batches(staging: str, to_label: list[VideoFile] | None, keep: bool) -> tuple[batches.FileBatch, ...]:
+    """The pipelines a dry run validates: the kept pass and one batch of every file, as a Dataflow job runs them
+    (nothing is written)."""
+    tag = batches.batch_tag(0)
+    kept = (batches.FileBatch(batches.KEPT, "", 0),) if keep else ()
+    if to_label is not None and not to_label:
+        return kept
+    return kept + (batches.FileBatch(tag, f"{staging.rstrip('/')}/{batches.RECORD}/{tag}.jsonl", len(to_label or ())),)
 
 
 def plan_inputs(opts: VidlabelOptions, storage: StorageCheck, notes: list[str]) -> list[VideoFile] | None:

@@ -154,7 +154,8 @@ def _check_local_output(output: str, replace: bool) -> None:
 
 class OutputLock:
     """An exclusive lock on a local OUTPUT for the length of a run (the kernel drops it if the run dies). With it
-    held, run folders without a run record are leftovers of killed runs, and are removed."""
+    held, run folders without a run record are leftovers of killed runs: the new run continues one
+    (`batches.find_resumable`) or removes them (`remove_unpublished`)."""
 
     def __init__(self, output: str):
         self._output = output
@@ -180,7 +181,6 @@ class OutputLock:
                     f"--output {self._output}: another vidlabel run is writing there; wait for it"
                 ) from None
             raise
-        _remove_unpublished(runs)
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -287,11 +287,19 @@ def _publish_link(plan: OutputPlan, files: list[str]) -> None:
                 os.remove(path)
 
 
-def _remove_unpublished(runs: str) -> None:
-    for name in os.listdir(runs):
+def remove_unpublished(output: str, keep: str) -> list[str]:
+    """Removes the run folders of a local OUTPUT that hold no run record (killed runs), except `keep` (the one this
+    run continues or writes); returns the run ids removed. Failed runs' logs stay. Called with the lock held."""
+    runs = runs_folder(output)
+    if has_scheme(output) or not os.path.isdir(runs):
+        return []
+    removed = []
+    for name in sorted(os.listdir(runs)):
         path = os.path.join(runs, name)
-        if os.path.isdir(path) and not os.path.exists(os.path.join(path, RUN_RECORD)):  # failed runs' logs stay
+        if name != keep and os.path.isdir(path) and not os.path.exists(os.path.join(path, RUN_RECORD)):
             shutil.rmtree(path, ignore_errors=True)
+            removed.append(name)
+    return removed
 
 
 def _publish_objects(staging: str, output: str, files: list[str]) -> None:

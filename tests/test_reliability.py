@@ -145,9 +145,9 @@ def assert_graph_scores_nothing(flags):
     output = pipeline_options.view_as(options.VidlabelOptions).output
     with publish.OutputLock(output):
         job = plan.plan_job(pipeline_options)
-    assert job.num_to_label == 0
+    assert job.num_to_label == 0 and [b.tag for b in job.batches] == ["kept"]
     pipeline = beam.Pipeline(options=pipeline_options)
-    graph.build(pipeline, job)
+    graph.build(pipeline, job, job.batches[0])
     steps = [t.unique_name for t in pipeline.to_runner_api().components.transforms.values()]
     assert any("KeepUnchanged" in s for s in steps) and not any("ScoreClips" in s for s in steps)
 
@@ -238,6 +238,52 @@ def test_a_killed_run_publishes_nothing_and_the_resumed_run_finishes_each_file_o
     assert len(rows) == len({r[0] for r in rows}) == 5
     assert_each_clip_once(out)
     assert len(list(runs.glob("2*"))) <= 2  # the result and the one before it; killed runs' folders are gone
+
+
+def table_without_run_id(out, table, uris):
+    """A table's rows for the given files, without run_id (two runs differ only there), each as its repr, sorted."""
+    rows = duckdb.sql(f"select * exclude (run_id) from '{out}/{table}-*.parquet' order by all").fetchall()
+    columns = duckdb.sql(f"select * exclude (run_id) from '{out}/{table}-*.parquet' limit 0").columns
+    at = columns.index("video_uri")
+    return sorted(repr(r) for r in rows if r[at].rsplit("/", 1)[-1] in uris)
+
+
+def test_batches_give_the_one_pipeline_result_and_a_killed_run_continues_from_its_last_batch(tmp_path, lite_model):
+    """--files_per_batch 2 over six files (one fails): killed once its first batch is done, nothing is published;
+    the same command again continues that run (same run id, the done batch kept, the file added meanwhile
+    labelled too), and every table then equals, row for row, what one pipeline over the same files writes."""
+    names = [
+        "bbb_vp8_vorbis_1s.webm",
+        "bear_vp9_161x121_odd.webm",
+        "mug_rotate270_h264.mp4",
+        "neuro_mjpeg_160x120_3frames.avi",
+        "selfie_av1_aac.mp4",
+        "opus_audio_only.mp4",
+    ]
+    folder, out, runs = tmp_path / "archive", tmp_path / "tables", tmp_path / "tables.runs"
+    copy_videos(names, folder)
+    flags = ["--files_per_batch", "2", *IN_PROCESS]
+    run = start_run(folder, out, lite_model, *flags)
+    assert wait_for(lambda: list(runs.glob("*/batches/b00000.done")), run), "the run ended before its 2nd batch"
+    kill(run)
+    assert not out.exists()
+    (killed,) = [p.name for p in runs.glob("2*")]
+    shutil.copy(VIDEOS / "swimming_person.gif", folder / "99-added.gif")
+
+    result = vidlabel("run", "--input", folder, "--output", out, "--model", lite_model, *flags)
+    assert f"continuing the interrupted run {killed}: 2 file(s)" in result.stderr
+    record = json.loads((out / "run.json").read_text())
+    assert record["run_id"] == killed and record["batches"] == {"files_per_batch": 2, "resumed_files": 2}
+    assert record["counts"]["labelled"] == 7 and record["counts"]["error"] == 1
+    tags = {p.name.split("-")[1] for p in out.glob("videos-*.parquet")}
+    assert tags == {"b00000", "b00001", "b00002", "b00003"}  # 2 + 2 + 2 + 1 files
+    assert_each_clip_once(out)
+
+    one = tmp_path / "one"
+    vidlabel("run", "--input", folder, "--output", one, "--model", lite_model, "--files_per_batch", "0", *IN_PROCESS)
+    uris = {p.name for p in folder.iterdir()}
+    for table in ("videos", "predictions", "errors", "shots", "segments", "thumbnails"):
+        assert table_without_run_id(out, table, uris) == table_without_run_id(one, table, uris), table
 
 
 def snapshot(out):

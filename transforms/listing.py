@@ -6,9 +6,10 @@ and `#` comments ignored; relative local paths in it are relative to the manifes
 
 Files are listed once, at launch (`list_videos`): the launcher must count them and refuse an input that matches
 nothing before any work starts, and --incremental decides there which of them need labelling. The files to label
-are then written as the job's file list (`write_job_files`, JSON lines in the run's folder, which workers can read
-on every runner: a million URIs cannot travel inside a Dataflow graph), and the pipeline's first step reads it
-back (`ReadJobFiles`), so building the graph does no remote I/O and the progress total is what runs.
+are then written as file lists, one per batch of files (`write_job_files`, JSON lines in the run's folder, which
+workers can read on every runner: a million URIs cannot travel inside a Dataflow graph; `pipeline/batches.py`),
+and each batch's pipeline starts by reading its list back (`ReadJobFiles`), so building the graph does no remote
+I/O and the progress total is what runs.
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ from vidlabel.transforms.storage import (
 from vidlabel.transforms.types import VideoFile
 
 DEFAULT_EXTENSIONS = tuple("mp4 m4v mov mkv webm avi gif mpg mpeg ts mts m2ts flv wmv 3gp ogv".split())
-JOB_FILES = "job-files.jsonl"  # in the run's folder: the files this run labels
 # Remote manifest entries: a folder naming at least this many is listed whole (one request per thousand objects);
 # fewer are looked up one by one, in parallel.
 LIST_FOLDER_FROM = 50

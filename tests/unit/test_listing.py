@@ -71,7 +71,7 @@ def test_the_job_file_list_reads_back_on_a_runner_as_listed_each_file_once(tmp_p
     expected = listing.list_videos(inputs, str(manifest), EXTS)  # with sizes and modification times
     assert len(expected) == len({f.uri for f in expected}) == 5
     assert all(f.size == 0 and f.modified_s for f in expected)
-    job_files = str(tmp_path / listing.JOB_FILES)
+    job_files = str(tmp_path / "b00000.jsonl")
     listing.write_job_files(expected, job_files)
     options = PipelineOptions(runner="FnApiRunner")
     with TestPipeline(options=options) as p:

@@ -76,11 +76,14 @@ def test_a_second_run_needs_replace_and_switches_the_link_keeping_the_previous_f
     assert publish.read_table(str(output), "videos").column("run_id").to_pylist() == ["r3"]
 
 
-def test_the_lock_refuses_a_second_run_and_removes_unpublished_run_folders(tmp_path):
+def test_the_lock_refuses_a_second_run_and_unpublished_run_folders_are_removed_under_it(tmp_path):
     output = str(tmp_path / "out")
-    os.makedirs(tmp_path / "out.runs" / "killed-run")  # no run.json: a run killed before it published
+    for run in ("killed-run", "continued-run"):
+        os.makedirs(tmp_path / "out.runs" / run)  # no run.json: runs killed before they published
     with publish.OutputLock(output):
-        assert not os.path.exists(tmp_path / "out.runs" / "killed-run")
+        assert publish.remove_unpublished(output, keep="continued-run") == ["killed-run"]
+        assert sorted(os.listdir(tmp_path / "out.runs")) == [".lock", "continued-run"]
+        assert publish.remove_unpublished(output, keep="new-run") == ["continued-run"]
         with pytest.raises(UsageError, match="another vidlabel run is writing there"):
             with publish.OutputLock(output):
                 pass
