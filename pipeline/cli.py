@@ -236,8 +236,10 @@ def run_record(plan: JobPlan, options: PipelineOptions, started, videos, shot_ur
         ),
         # --sparse_decode: the clips are the same either way; the shots and thumbnails come from the frames decoded.
         "sparse_decode": plan.decode_options.sparse,
-        # --files_per_batch: how the files were split into pipelines (0: one), and whether this run continued an
-        # interrupted one (its run id is that run's).
+        # --fast_decode: ticks that show a frame left undecoded take the one before it (also in labelling).
+        "fast_decode": plan.decode_options.fast,
+        # --files_per_batch: how the files were split into pipelines (0: one), and how many files the interrupted
+        # run this one continued had labelled (its run id is that run's).
         "batches": {
             "files_per_batch": plan.files_per_batch,
             "resumed_files": plan.num_resumed,

@@ -157,6 +157,17 @@ class VidlabelOptions(PipelineOptions):
             "two late; more false cuts on shaky footage). Other codecs decode every frame. Default: %(default)s.",
         )
         parser.add_argument(
+            "--fast_decode",
+            choices=("on", "off"),
+            default="off",
+            help="on: leave undecoded every non-reference frame of H.264 and HEVC (most B-frames), even one a "
+            "model tick shows (that tick takes the frame decoded before it, a frame or two earlier), and skip the "
+            "decoder's loop filter (deblocking) on every codec that has one: clips and scores may differ a little "
+            'from decoding everything (measured in bench/README.md, "Fast decoding"). The shot detector and '
+            "thumbnails see only the frames decoded. A labelling setting: --incremental refuses to mix it. "
+            "Default: %(default)s.",
+        )
+        parser.add_argument(
             "--thumbnails",
             default=f"{DEFAULT_THUMBNAILS_EVERY_S:g}",
             help="N or off. Small JPEGs taken while decoding, for `vidlabel report` (the thumbnails table): one "
@@ -208,10 +219,11 @@ class VidlabelOptions(PipelineOptions):
         )
 
     def decode_options(self) -> DecodeOptions:
-        """--sparse_decode and --thumbnails (seconds between a shot's thumbnails, None when off), as `check` has
-        validated them."""
+        """--sparse_decode, --fast_decode and --thumbnails (seconds between a shot's thumbnails, None when off), as
+        `check` has validated them."""
         return DecodeOptions(
             sparse=self.sparse_decode == "on",
+            fast=self.fast_decode == "on",
             thumbnails_every_s=None if self.thumbnails == "off" else float(self.thumbnails),
         )
 

@@ -254,6 +254,7 @@ def labelling_settings(model: ModelPlan, spec: ClipSpec, top_k: int, opts: Vidla
         "min_score": opts.min_score,
         "frame_labels": opts.frame_labels,
         "embeddings": opts.embeddings,
+        "fast_decode": opts.fast_decode == "on",  # the one decoding setting that can change a clip
     }
 
 
@@ -413,7 +414,13 @@ OUTPUT_SETTINGS = ("all_scores",)
 # Settings newer than some results, with the value that stands for what an older vidlabel did. ANY_VALUE: the older
 # version wrote none of the output the setting shapes (no segments before 0.5), so any value extends its result.
 ANY_VALUE = object()
-SETTINGS_ADDED = {"windows": "fixed", "min_score": ANY_VALUE, "frame_labels": False, "embeddings": False}
+SETTINGS_ADDED = {
+    "windows": "fixed",
+    "min_score": ANY_VALUE,
+    "frame_labels": False,
+    "embeddings": False,
+    "fast_decode": False,
+}
 
 
 def check_same_labelling(previous_record: dict, labelling: dict, output: str) -> None:

@@ -200,8 +200,8 @@ def test_a_result_written_by_vidlabel_0_2_is_extended_with_incremental(tmp_path,
 
 def test_a_killed_run_publishes_nothing_and_the_resumed_run_finishes_each_file_once(tmp_path, lite_model):
     """SIGKILL the whole run (launcher and workers) at several points; after each kill the output shows the
-    previous complete result, byte for byte, or no result at all; the restarted --incremental run then labels
-    exactly the files that are not in the published result."""
+    previous complete result, byte for byte, or a complete new one, never a partial one; each attempt continues the
+    killed one, and the last --incremental run leaves every file labelled exactly once."""
     folder, out, runs = tmp_path / "archive", tmp_path / "tables", tmp_path / "tables.runs"
     copy_videos(["swimming_person.gif", "bear_vp9_161x121_odd.webm"], folder)
     run = start_run(folder, out, lite_model)
@@ -214,23 +214,30 @@ def test_a_killed_run_publishes_nothing_and_the_resumed_run_finishes_each_file_o
     copy_videos(
         ["countdown_10min_1fps.mkv", "anet_clean_and_jerk_h264.mp4", "k400_arm_wrestling_h264.mp4"], folder / "new"
     )
-    kill_points = {  # what the new run's staging folder shows when it is killed
-        "staging made": lambda staging: True,
-        "decoding and scoring": lambda staging: time.sleep(3) is None,
-        "writing tables": lambda staging: list(staging.glob("beam-temp-*")) or list(staging.glob("*.parquet")),
-        "publishing": lambda staging: (staging / "run.json").exists(),
+    kill_points = {  # what this attempt has written when it is killed (an attempt may continue a killed one)
+        "staging made": ["2*/batches/*.jsonl"],
+        "decoding and scoring": ["2*/batches/*.jsonl"],  # and 3 s more
+        "writing tables": ["2*/beam-temp-*", "2*/*-b0*.parquet"],
+        "publishing": ["2*/run.json"],
     }
     killed = []
-    for point, reached in kill_points.items():
-        before = set(runs.glob("2*"))
+    for point, patterns in kill_points.items():
+        started = time.time()
         run = start_run(folder, out, lite_model, "--incremental")
-        new_staging = lambda before=before: [s for s in runs.glob("2*") if s not in before]  # noqa: E731
-        if wait_for(lambda new_staging=new_staging, reached=reached: new_staging() and reached(new_staging()[0]), run):
+
+        def reached(patterns=patterns, started=started, point=point):
+            written = [p for pattern in patterns for p in runs.glob(pattern) if modified_since(p, started)]
+            return written and (point != "decoding and scoring" or time.sleep(3) is None)
+
+        if wait_for(reached, run):
             kill(run)
             killed.append(point)
         now = snapshot(out)
-        if now != published:  # killed after the switch (or it finished first): the new result, complete
-            assert json.loads(now["run.json"])["counts"]["labelled"] == 3, point
+        if now != published:  # killed after the switch (or it finished first): a new result, complete
+            counts = json.loads(now["run.json"])["counts"]
+            assert counts["labelled"] + counts["kept"] == 5 and counts["error"] == 0, point
+            assert len(videos_table(out)) == 5, point
+            assert_each_clip_once(out)
             published = now
     assert killed[:2] == ["staging made", "decoding and scoring"], killed  # the later points race the run's end
     vidlabel("run", "--input", folder, "--output", out, "--model", lite_model, "--incremental")
@@ -286,8 +293,15 @@ def test_batches_give_the_one_pipeline_result_and_a_killed_run_continues_from_it
         assert table_without_run_id(out, table, uris) == table_without_run_id(one, table, uris), table
 
 
+def modified_since(path, started) -> bool:
+    try:
+        return path.stat().st_mtime >= started
+    except FileNotFoundError:  # Beam's temporary folder, removed meanwhile
+        return False
+
+
 def snapshot(out):
-    return {p.name: p.read_bytes() for p in out.iterdir()}
+    return {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
 
 
 def start_run(folder, out, model, *flags):

@@ -119,3 +119,33 @@ def test_codecs_without_a_reference_reader_decode_every_frame():
     for name in ("bear_vp9_161x121_odd.webm", "selfie_av1_aac.mp4", "swimming_person.gif"):
         with av.open(str(VIDEOS / name)) as container:
             assert sparse_planner(pick_video_stream(container), A0.fps) is None, name
+
+
+def decoded_count(path, fps, every_nonref):
+    with av.open(str(path)) as container:
+        stream = pick_video_stream(container)
+        items = [i for i in decoded_frames(container, stream, sparse_planner(stream, fps, every_nonref))]
+    return sum(not isinstance(i, (SkippedFrame, Exception)) for i in items)
+
+
+@pytest.mark.parametrize("name", ["x264_bpyramid_opengop_30fps.mp4", "x265_bpyramid_24fps.mp4"])
+def test_fast_decoding_keeps_keys_and_facts_decodes_fewer_frames_and_changes_frames_a_little(rendered, name):
+    """--fast_decode: every non-reference frame left out, ticks that show one take the frame decoded before it,
+    no deblocking. Clip keys (but for the shots) and video facts stay those of decoding everything; the clips differ,
+    each model frame less than two consecutive model frames (0.2 s apart) differ from each other."""
+    path = rendered[name]
+    runs = []
+    for options in (DecodeOptions(), DecodeOptions(fast=True)):
+        items = list(decode_video(str(path), A0, DecodeLimits(), options))
+        runs.append(([i for i in items if not isinstance(i, (Thumbnail, VideoInfo, VideoError))], items[-1]))
+    (full_clips, full_facts), (fast_clips, fast_facts) = runs
+    assert full_facts._replace(shots=()) == fast_facts._replace(shots=())
+    assert [k._replace(shot_seconds=()) for k, _ in full_clips] == [k._replace(shot_seconds=()) for k, _ in fast_clips]
+    # The pattern moves 3 px a source frame: model frames 0.2 s apart differ by this much on average.
+    step = np.mean([np.abs(a[1:].astype(int) - a[:-1].astype(int)).mean() for _, a in full_clips])
+    diffs = [
+        np.abs(f.astype(int) - e.astype(int)).mean(axis=(1, 2, 3)) for (_, e), (_, f) in zip(full_clips, fast_clips)
+    ]
+    assert max(d.max() for d in diffs) > 0  # fast is not exact
+    assert max(d.max() for d in diffs) <= step, (max(d.max() for d in diffs), step)
+    assert decoded_count(path, A0.fps, True) < decoded_count(path, A0.fps, False)

@@ -170,7 +170,7 @@ def decode_video(
         check_frame_size(stream.codec_context.width, stream.codec_context.height, limits, "declared by the stream")
         stage = "decode"
         picker = ThumbnailPicker(uri, options.thumbnails_every_s) if options.thumbnails_every_s else None
-        facts = yield from video_clips(uri, container, stream, spec, limits, picker, options.sparse)
+        facts = yield from video_clips(uri, container, stream, spec, limits, picker, options.skip)
         last = facts.last_frame
         width, height = clips.displayed_size(last.width, last.height, last.rotation % 360)
         yield VideoInfo(
@@ -225,7 +225,7 @@ def video_clips(
     spec: ClipSpec,
     limits: DecodeLimits = DecodeLimits(),
     thumbnails: ThumbnailPicker | None = None,
-    sparse: bool = False,
+    skip: str = "off",
 ) -> Generator[tuple[ClipKey, np.ndarray] | Thumbnail, None, DecodeFacts]:
     """A video's clips as (ClipKey, uint8 [T, H, W, 3]), cut as frames arrive; returns the video's DecodeFacts,
     its shots included. Fine-tuning reads its training clips through this same generator, so a model is trained on
@@ -280,7 +280,7 @@ def video_clips(
                 thumbnails.shot_started(cut_time)
             thumbnails.see(frame, time_s)
 
-    frames = sampled_frames(container, stream, spec.fps, on_frame=see, sparse=sparse)
+    frames = sampled_frames(container, stream, spec.fps, on_frame=see, skip=skip)
     while True:  # a for loop would drop the generator's return value, the facts
         try:
             frame, index, ticks = next(frames)
@@ -373,13 +373,16 @@ def sampled_frames(
     stream,
     fps: float,
     on_frame: Callable[[av.VideoFrame, int, float], None] | None = None,
-    sparse: bool = False,
+    skip: str = "off",
 ) -> Generator[tuple[av.VideoFrame, int, int], None, DecodeFacts]:
     """The decoded frames that resampling to `fps` keeps, in order, as (frame, source index, ticks it fills);
     returns the video's DecodeFacts. `on_frame(frame, index, time)` sees every decoded frame, kept or not (the shot
-    detector). With `sparse`, the frames `sparse.Planner` leaves undecoded still count (indices, times, the number
-    of frames), but only decoded ones reach `on_frame`, and a left-out frame that would fill a tick fails the video
-    rather than give a different clip (`SparseDecodeError`).
+    detector). With `skip` "exact" (--sparse_decode) or "fast" (--fast_decode), the frames `sparse.Planner` leaves
+    undecoded still count (indices, times, the number of frames), but only decoded ones reach `on_frame`. "exact"
+    leaves out only frames no tick shows, and a left-out frame that would fill a tick fails the video rather than
+    give a different clip (`SparseDecodeError`); "fast" leaves out every non-reference frame, and a tick that shows
+    one gets the frame decoded before it (the index stays the frame shown, so clip keys do not change); it also
+    skips FFmpeg's loop filter (deblocking) on every frame, so decoded frames differ slightly too.
 
     A frame's ticks are known when the next frame arrives (or at the end of the video), so frames are released one
     behind the decoder. Frames that fill no tick are dropped without being converted. Raises NoFrameError when no
@@ -390,6 +393,8 @@ def sampled_frames(
     period. Otherwise one corrupt timestamp could turn a short file into days of repeated frames to score.
     """
     stream.thread_type = "AUTO"
+    if skip == "fast":  # FFmpeg's deblocking skipped on every frame (H.264, HEVC; other decoders ignore it)
+        stream.codec_context.options = {**stream.codec_context.options, "skip_loop_filter": "all"}
     sampler = clips.FrameSampler(fps)
     shown = None  # (frame, source index, start time) of the frame on screen now
     first_time = None
@@ -397,7 +402,8 @@ def sampled_frames(
     failed_packets, first_failure = 0, None
     num_frames = 0
     fallback_period = 1.0 / float(stream.average_rate) if stream.average_rate else 1.0 / fps
-    planner = sparse_planner(stream, fps) if sparse else None
+    planner = sparse_planner(stream, fps, every_nonref=skip == "fast") if skip != "off" else None
+    last_decoded = None  # with "fast": the stand-in for a left-out frame a tick shows
     for frame in decoded_frames(container, stream, planner):
         if isinstance(frame, Exception):
             failed_packets += 1
@@ -420,14 +426,16 @@ def sampled_frames(
         if shown is not None:
             ticks = sampler.ticks_until(t)
             if ticks:
-                yield shown_frame(shown), shown[1], ticks
+                yield shown_frame(shown, last_decoded), shown[1], ticks
         shown = (frame, num_frames, t)
         num_frames += 1
+        if skip == "fast" and not isinstance(frame, SkippedFrame):
+            last_decoded = frame
 
     if shown is None:
         detail = f": {failed_packets} packets failed, first: {first_failure}" if failed_packets else ""
         raise NoFrameError(f"no video frame could be decoded{detail}")
-    last_frame, last_index, last_start = shown_frame(shown), shown[1], shown[2]
+    last_frame, last_index, last_start = shown_frame(shown, last_decoded), shown[1], shown[2]
     known = last_frame.duration and last_frame.time_base
     frame_period = float(last_frame.duration * last_frame.time_base) if known else fallback_period
     frame_period = frame_period if 0 < frame_period <= MAX_FRAME_GAP_S else fallback_period
@@ -443,9 +451,12 @@ class SparseDecodeError(Exception):
     planner's assumptions): the video fails rather than get a clip other than decoding everything gives."""
 
 
-def shown_frame(shown: tuple) -> av.VideoFrame:
-    """The frame of `sampled_frames`' (frame, index, time) that fills ticks: never one left undecoded."""
+def shown_frame(shown: tuple, stand_in: av.VideoFrame | None = None) -> av.VideoFrame:
+    """The frame of `sampled_frames`' (frame, index, time) that fills ticks: never one left undecoded, unless
+    there is a `stand_in` for it (--fast_decode: the frame decoded before it)."""
     frame = shown[0]
+    if isinstance(frame, SkippedFrame) and stand_in is not None:
+        return stand_in
     if isinstance(frame, SkippedFrame):
         raise SparseDecodeError(
             f"sparse decoding left out frame {shown[1]}, which a model tick shows (irregular timestamps); "
@@ -454,9 +465,10 @@ def shown_frame(shown: tuple) -> av.VideoFrame:
     return frame
 
 
-def sparse_planner(stream, fps: float) -> Planner | None:
-    """The stream's sparse-decoding planner, or None for a codec whose reference frames it cannot read."""
-    planner = Planner(stream, fps, MAX_FRAME_GAP_S)
+def sparse_planner(stream, fps: float, every_nonref: bool = False) -> Planner | None:
+    """The stream's sparse-decoding planner, or None for a codec whose reference frames it cannot read.
+    `every_nonref` (--fast_decode): it leaves out every non-reference frame, ticks or not."""
+    planner = Planner(stream, fps, MAX_FRAME_GAP_S, every_nonref)
     return planner if planner.enabled else None
 
 

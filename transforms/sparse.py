@@ -18,6 +18,9 @@ first frame, or a jump of more than `decode.MAX_FRAME_GAP_S` (which `decode.samp
 discontinuity and shifts) turns skipping off for the rest of the video, and `sampled_frames` refuses a skipped frame
 that would have filled a tick (an error row that says to use `--sparse_decode off`, never a wrong clip).
 
+`--fast_decode` (`every_nonref`) drops the last rule: every non-reference frame but the first and last is left out,
+and `sampled_frames` gives a tick that shows one the frame decoded before it.
+
 Every frame still counts: `sampled_frames` sees a `SkippedFrame` in its place in presentation order, so frame
 indices, `num_frames` and times are those of decoding everything. What does change is what the shot detector and
 the thumbnails see: only decoded frames (a cut is found at the first decoded frame of the new shot).
@@ -58,8 +61,9 @@ def tick_between(start: float, end: float, period: float) -> bool:
 class Planner:
     """Decides, packet by packet in decode order, which ones to leave undecoded (see the module's docstring)."""
 
-    def __init__(self, stream, fps: float, max_gap_s: float):
+    def __init__(self, stream, fps: float, max_gap_s: float, every_nonref: bool = False):
         context = stream.codec_context
+        self._every_nonref = every_nonref
         self._reader = reference_reader(context.codec.canonical_name, context.extradata)
         self._time_base = stream.time_base
         self._period = 1.0 / fps
@@ -100,6 +104,8 @@ class Planner:
             return False  # the first frame, or no later frame seen yet (the last one)
         if self._reader.is_reference(bytes(packet)) or not self._reader.usable:
             return False
+        if self._every_nonref:
+            return True
         start, end = self.time(pts), self.time(self._pending[later])
         return not tick_between(start - self.time(self._first_pts), end - self.time(self._first_pts), self._period)
 

@@ -40,8 +40,17 @@ class DecodeOptions(NamedTuple):
     # --sparse_decode: leave undecoded the non-reference frames no model tick shows (`sparse.py`); the clips are
     # the same bit for bit, the shot detector and the thumbnails see only the frames decoded.
     sparse: bool = False
+    # --fast_decode: leave undecoded every non-reference frame, even one a model tick shows (that tick takes the
+    # frame decoded before it, a frame or two earlier), and skip the decoder's loop filter: clips may differ a little
+    # from decoding everything.
+    fast: bool = False
     # --thumbnails: seconds between a shot's thumbnails (`thumbnails.py`); None: no thumbnails.
     thumbnails_every_s: float | None = None
+
+    @property
+    def skip(self) -> str:
+        """Which frames decoding leaves out: "off" (none), "exact" (--sparse_decode) or "fast" (--fast_decode)."""
+        return "fast" if self.fast else "exact" if self.sparse else "off"
 
 
 class ClipKey(NamedTuple):
