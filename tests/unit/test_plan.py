@@ -61,9 +61,17 @@ def test_incremental_runs_must_label_the_same_way_but_may_add_outputs():
 
 
 def test_incremental_compares_windows_min_score_frame_labels_and_embeddings_reading_older_results_as_defaults():
-    new = {**LABELLING, "windows": "fixed", "min_score": 0.3, "frame_labels": False, "embeddings": False}
+    new = {
+        **LABELLING,
+        "windows": "fixed",
+        "min_score": 0.3,
+        "frame_labels": False,
+        "embeddings": False,
+        "fast_decode": False,
+    }
     plan.check_same_labelling({"labelling": new}, new, "out")
-    for setting, value in (("windows", "shots"), ("min_score", 0.5), ("frame_labels", True), ("embeddings", True)):
+    changes = (("windows", "shots"), ("min_score", 0.5), ("frame_labels", True), ("embeddings", True))
+    for setting, value in (*changes, ("fast_decode", True)):
         with pytest.raises(UsageError, match=rf"\({setting} differ\)"):
             plan.check_same_labelling({"labelling": new}, {**new, setting: value}, "out")
     # vidlabel 0.4 recorded none of them: it cut fixed windows, wrote no segments and no per-second labels
@@ -71,9 +79,9 @@ def test_incremental_compares_windows_min_score_frame_labels_and_embeddings_read
     plan.check_same_labelling({"labelling": LABELLING}, {**new, "min_score": 0.6}, "out")
     with pytest.raises(UsageError, match=r"\(frame_labels, windows differ\)"):
         plan.check_same_labelling({"labelling": LABELLING}, {**new, "windows": "shots", "frame_labels": True}, "out")
-    # vidlabel 0.5 wrote no embeddings
-    with pytest.raises(UsageError, match=r"\(embeddings differ\)"):
-        plan.check_same_labelling({"labelling": LABELLING}, {**new, "embeddings": True}, "out")
+    # vidlabel 0.5 wrote no embeddings, and results before --fast_decode decoded every frame
+    with pytest.raises(UsageError, match=r"\(embeddings, fast_decode differ\)"):
+        plan.check_same_labelling({"labelling": LABELLING}, {**new, "embeddings": True, "fast_decode": True}, "out")
 
 
 def test_plan_incremental_labels_only_new_or_changed_files_of_a_published_result(tmp_path):
