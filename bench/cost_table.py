@@ -14,12 +14,14 @@ per vCPU-hour, not wall time; the best of three rounds, alternated.
   come), H.264 without B-frames (-bf 0, as phones record), HEVC (libx265 -preset medium), VP9 (libvpx-vp9
   realtime, as `decode_ceiling.py`) and AV1 (libsvtav1 preset 10). A0's clip spec (172 px, 5 fps); A2's 224 px
   resize costs the same decoding.
-- Model: each form alone on random 50-frame clips at its own side, in batches of 4 (`--batch_size`'s default),
-  after one warm-up batch: CPU seconds per clip of 10 s (A0-A2 take 5 fps) = per video second.
+- Model: each form alone on random 50-frame clips at its own side, in batches of 4 (`--batch_size`'s default; one
+  clip a call for TFLite, as `vidlabel run` calls it), after one warm-up batch: CPU seconds per clip of 10 s
+  (A0-A2 take 5 fps) = per video second.
 - Video-hours per core-hour = 1 / (decode + model CPU seconds per video second).
 - Check: `vidlabel run` (default local runner, one worker per core) over `--copies` links to an input, with its
   start-up taken out by the same run over one 1-s file of the same kind; measured CPU of the whole process tree
-  (launcher, SDK workers, decoder processes) against decode + model x the video seconds.
+  (launcher, SDK workers, decoder processes) against decode + model x the video seconds, and wall time x cores
+  (what a cloud bills: idle cores included) against the same.
 
 Forms: `a0-tflite`, `a0-base` and `a0-stream` are exported when `bench/.models` lacks them (random weights: speed
 does not depend on them); `a2-base` comes from `base_model.py --variants a2` (exported here too when missing, a few
@@ -111,15 +113,16 @@ def model_cost(form: str, rounds: int) -> float:
     _, side = FORMS[form]
     path = str(model_path(form))
     classifier = load_classifier(path, movinet.read_signature(path))
+    batch = classifier.max_batch or BATCH  # as `vidlabel run` calls it: TFLite interpreters take one clip
     rng = np.random.default_rng(0)
-    clips = model_input(rng.integers(0, 256, (BATCH, CLIP_FRAMES, side, side, 3), dtype=np.uint8))
+    clips = model_input(rng.integers(0, 256, (batch, CLIP_FRAMES, side, side, 3), dtype=np.uint8))
     classifier.predict(clips)  # warm-up: tracing, rewriting, interpreter allocation
     best = float("inf")
     for _ in range(rounds):
         cpu = cpu_seconds()
         classifier.predict(clips)
         best = min(best, cpu_seconds() - cpu)
-    return best / (BATCH * CLIP_FRAMES / FPS)
+    return best / (batch * CLIP_FRAMES / FPS)
 
 
 def run_cpu(files: list[pathlib.Path], model: pathlib.Path, tmp: pathlib.Path) -> tuple[float, float]:
@@ -156,10 +159,12 @@ def main() -> None:
 
     cores = os.cpu_count()
     print(f"\nCPU seconds per video second, {cores} CPUs, 30 fps inputs of {args.seconds} s, A0's clip spec")
-    print("| input | decode | " + " | ".join(f"+ {f}: video-hours per core-hour" for f in forms) + " |")
-    print("| --- | --- | " + " | ".join("---" for _ in forms) + " |")
+    print("| input | Mbit/s | decode | " + " | ".join(f"+ {f}: video-hours per core-hour" for f in forms) + " |")
+    print("| --- | --- | --- | " + " | ".join("---" for _ in forms) + " |")
     for name, cost in decode.items():
-        print(f"| {name} | {cost:.3f} | " + " | ".join(f"{1 / (cost + model[f]):.1f}" for f in forms) + " |")
+        rate = inputs[name].stat().st_size * 8 / args.seconds / 1e6  # decoding cost follows the bit rate
+        per_form = " | ".join(f"{1 / (cost + model[f]):.1f}" for f in forms)
+        print(f"| {name} | {rate:.1f} | {cost:.3f} | {per_form} |")
     print("\n| model form | CPU s per video second | video-hours per core-hour, model alone |")
     print("| --- | --- | --- |")
     for form, cost in model.items():
@@ -169,8 +174,11 @@ def main() -> None:
     if not checks:
         return
     print(f"\nEnd to end: `vidlabel run` over {args.copies} links, start-up (one 1-s file) taken out")
-    print("| input | form | wall s | CPU s | start-up CPU s | predicted CPU s | measured / predicted |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print(
+        "| input | form | wall s | CPU s | start-up: wall s, CPU s | predicted CPU s | CPU / predicted "
+        f"| core-seconds (wall x {cores}) / predicted |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     short = {}
     with tempfile.TemporaryDirectory(prefix="vidlabel-cost-table-") as tmp:
         for name, form in checks:
@@ -181,12 +189,12 @@ def main() -> None:
             if name not in decode:
                 decode[name] = decode_cost(path)[0] / args.seconds
             model.setdefault(form, model_cost(form, 3))
-            startup, _ = run_cpu([short[(codec, side)]], model_path(form), pathlib.Path(tmp))
+            startup, startup_wall = run_cpu([short[(codec, side)]], model_path(form), pathlib.Path(tmp))
             cpu, wall = run_cpu([path] * args.copies, model_path(form), pathlib.Path(tmp))
             predicted = (decode[name] + model[form]) * args.seconds * args.copies
             print(
-                f"| {name} | {form} | {wall:.1f} | {cpu:.1f} | {startup:.1f} | {predicted:.1f} "
-                f"| {(cpu - startup) / predicted:.2f} |",
+                f"| {name} | {form} | {wall:.1f} | {cpu:.1f} | {startup_wall:.1f}, {startup:.1f} | {predicted:.1f} "
+                f"| {(cpu - startup) / predicted:.2f} | {(wall - startup_wall) * cores / predicted:.2f} |",
                 flush=True,
             )
 
