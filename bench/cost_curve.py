@@ -8,7 +8,8 @@ Inputs are made once under bench/.inputs from the rendered 20-second 720p30 H.26
 a 2-second file. A point `NxS` is N links to the S-second file. Each point is one `vidlabel run` with the default
 local runner (one worker process per core, decoder isolation on), start-up included; its memory is the peak of the
 summed resident memory of the whole process tree (launcher, workers, decoder processes; sampled every 50 ms) and
-the peak of its largest process and of the launcher alone.
+the peak of its largest process and of the launcher alone (and, for a run in several file batches, the launcher's
+memory as each batch ends).
 Prints per form the raw points, the least-squares line wall = start-up + slope x video seconds (slope as
 video-hours per core-hour), and the memory ratios the performance issue asks for: one 60-minute video against one
 1-minute video, and `--many` short files (each count against the first; TFLite only, the model does not change
@@ -22,6 +23,7 @@ Forms: `a0-tflite` (bench/.models/a0-stream/model.tflite) and export folders und
 from __future__ import annotations
 
 import argparse
+import glob
 import os
 import pathlib
 import shlex
@@ -93,10 +95,12 @@ def small_video() -> pathlib.Path:
 class TreeMemory(threading.Thread):
     """Samples the resident memory of a process and all its descendants."""
 
-    def __init__(self, root: int, period_s: float = 0.05):
+    def __init__(self, root: int, period_s: float = 0.05, batch_marks: str | None = None):
         super().__init__(daemon=True)
         self.root, self.period_s = root, period_s
         self.peak_total = self.peak_process = self.peak_root = 0
+        self.batch_marks = batch_marks  # a glob of the run's batch marks (`batches/*.done`)
+        self.root_at_batch_ends: list[int] = []  # the root's resident memory as each batch mark appeared
         self._stopped = threading.Event()
 
     def run(self):
@@ -120,6 +124,8 @@ class TreeMemory(threading.Thread):
             self.peak_total = max(self.peak_total, sum(sizes))
             self.peak_process = max(self.peak_process, max(sizes))
             self.peak_root = max(self.peak_root, rss.get(self.root, 0))
+            if self.batch_marks and len(glob.glob(self.batch_marks)) > len(self.root_at_batch_ends):
+                self.root_at_batch_ends.append(rss.get(self.root, 0))
 
     def stop(self):
         self._stopped.set()
@@ -134,7 +140,7 @@ def run(inputs: pathlib.Path, model: pathlib.Path, out: pathlib.Path, flags: lis
         stderr=subprocess.PIPE,
         text=True,
     )
-    memory = TreeMemory(process.pid)
+    memory = TreeMemory(process.pid, batch_marks=f"{glob.escape(str(out))}.runs/*/batches/*.done")
     memory.start()
     _, stderr = process.communicate()
     wall = time.perf_counter() - start
@@ -146,6 +152,7 @@ def run(inputs: pathlib.Path, model: pathlib.Path, out: pathlib.Path, flags: lis
         "peak_total_mib": memory.peak_total / 2**20,
         "peak_process_mib": memory.peak_process / 2**20,
         "peak_launcher_mib": memory.peak_root / 2**20,
+        "launcher_at_batch_ends_mib": [round(b / 2**20) for b in memory.root_at_batch_ends],
     }
 
 
@@ -164,6 +171,8 @@ def point(form: str, files: int, seconds: int, tmp: pathlib.Path, flags: list[st
         f"{result['peak_launcher_mib']:.0f} MiB launcher",
         flush=True,
     )
+    if len(result["launcher_at_batch_ends_mib"]) > 1:
+        print(f"  launcher at each batch's end (MiB): {result['launcher_at_batch_ends_mib']}", flush=True)
     return result
 
 
