@@ -26,6 +26,7 @@ import os
 import shutil
 from typing import NamedTuple
 
+from vidlabel.pipeline.publish import RUN_RECORD
 from vidlabel.transforms import listing
 from vidlabel.transforms.storage import has_scheme
 from vidlabel.transforms.types import VideoFile
@@ -52,7 +53,6 @@ class Resumed(NamedTuple):
     """The interrupted run a new one continues."""
 
     run_id: str
-    staging: str
     done_tags: tuple[str, ...]
     done_files: frozenset[VideoFile]  # the files the done batches labelled
 
@@ -75,7 +75,7 @@ def find_resumable(runs: str, settings: dict, to_label: list[VideoFile]) -> Resu
     for run_id in sorted(os.listdir(runs), reverse=True):  # newest first: run ids start with their start time
         staging = os.path.join(runs, run_id)
         record = os.path.join(staging, RECORD)
-        if os.path.exists(os.path.join(staging, "run.json")) or not os.path.isfile(os.path.join(record, SETTINGS)):
+        if os.path.exists(os.path.join(staging, RUN_RECORD)) or not os.path.isfile(os.path.join(record, SETTINGS)):
             continue
         with open(os.path.join(record, SETTINGS), encoding="utf-8") as f:
             if json.load(f).get("digest") != digest:
@@ -83,7 +83,7 @@ def find_resumable(runs: str, settings: dict, to_label: list[VideoFile]) -> Resu
         done = tuple(sorted(name[: -len(".done")] for name in os.listdir(record) if name.endswith(".done")))
         files = frozenset(f for tag in done if tag != KEPT for f in _read_files(os.path.join(record, f"{tag}.jsonl")))
         if files <= wanted:
-            return Resumed(run_id, staging, done, files)
+            return Resumed(run_id, done, files)
     return None
 
 
@@ -93,7 +93,7 @@ def write_batches(
     """Writes the record of the batches still to run (all of them for a new run) and returns them in order: the
     kept pass first (when `keep` and not done), then the files to label, `files_per_batch` at a time (0: one
     batch)."""
-    record = os.path.join(staging, RECORD) if not has_scheme(staging) else f"{staging.rstrip('/')}/{RECORD}"
+    record = f"{staging.rstrip('/')}/{RECORD}"
     done_tags = resumed.done_tags if resumed else ()
     if resumed is None and not has_scheme(staging):
         os.makedirs(record)
