@@ -99,6 +99,12 @@ class TrainingConfig(NamedTuple):
 
 FINETUNE_RATE = 0.1  # after --freeze_epochs, the backbone trains at this share of --learning_rate
 
+# `--epochs` and `--patience` by where the weights start, measured on bench/small_data.py (docs/finetuning.md): a
+# backbone from --init is at its best within 15 epochs, while a network from random weights needs a few times as
+# many, and its validation accuracy can sit at chance for a dozen epochs before it climbs.
+EPOCHS = {"random": 60, "init": 15}
+PATIENCE = {"random": 20, "init": 5}
+
 
 # --- 1. the labelled videos ------------------------------------------------------------------------------------------
 

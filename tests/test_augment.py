@@ -1,13 +1,14 @@
 """Training-clip augmentation (`vidlabel.movinet.augment`) on real TensorFlow ops: off, it is exactly the input
 `vidlabel run` gives the model; on, it keeps what a clip shows happening (time order, direction of motion, only
-decoded frames) unless flips or reversal are asked for, and it is reproducible from its seed."""
+decoded frames) unless flips or reversal are asked for, the still frame it blends in adds appearance and no motion,
+and it is reproducible from its seed."""
 
 import numpy as np
 import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from vidlabel.movinet.augment import Augmentation, margin_frames, training_batch  # noqa: E402
+from vidlabel.movinet.augment import Augmentation, blend_still_frame, margin_frames, training_batch  # noqa: E402
 
 CLIP = 8  # the model's clip
 LONG = CLIP + margin_frames(CLIP, Augmentation())  # as decoded for training
@@ -72,13 +73,14 @@ def test_speed_jitter_changes_how_far_a_clip_travels():
 def test_only_decoded_frames_are_used():
     """A clip near a video's end is padded with its last frame; a padded frame must never be picked over a later
     real one. Frames brighten with time and the padding is black: any padding picked would darken a later frame
-    (slower playback may repeat a frame: equal, within the noise)."""
+    (slower playback may repeat a frame: equal, within the noise). The still frame, itself a decoded frame, scales
+    the rise by half at most."""
     frames = np.zeros((16, LONG, 32, 32, 3), np.uint8)
     for t in range(CLIP):
         frames[:, t] = 100 + 15 * t
     out = augment(frames, [CLIP] * 16, [9, 9], Augmentation())
     means = out.mean(axis=(2, 3, 4))
-    assert (np.diff(means, axis=1) > -0.01).all() and (means[:, -1] - means[:, 0] > 0.2).all()
+    assert (np.diff(means, axis=1) > -0.01).all() and (means[:, -1] - means[:, 0] > 0.1).all()
 
 
 def test_flips_and_reversal_are_opt_in_and_do_what_they_say():
@@ -87,3 +89,27 @@ def test_flips_and_reversal_are_opt_in_and_do_what_they_say():
         dx = np.diff(centroids(augment(frames, [LONG] * 32, [11, 12], augmentation))[:, [0, -1], 0], axis=1).ravel()
         assert 6 <= (dx < 0).sum() <= 26, dx  # about half the clips now move left
         assert ((dx > 4) | (dx < -4)).all()
+
+
+def test_a_still_frame_scales_every_change_and_adds_none():
+    rng = np.random.default_rng(5)
+    clips, stills = rng.random((2, CLIP, 16, 16, 3), np.float32), rng.random((2, 16, 16, 3), np.float32)
+    out = blend_still_frame(tf.constant(clips), tf.constant(stills), tf.constant([0.0, 0.4])).numpy()
+    np.testing.assert_allclose(out[0], clips[0])
+    np.testing.assert_allclose(np.diff(out[1], axis=0), 0.6 * np.diff(clips[1], axis=0), atol=1e-6)
+    np.testing.assert_allclose(out[1] - 0.6 * clips[1], np.broadcast_to(0.4 * stills[1], clips[1].shape), atol=1e-6)
+
+
+def test_each_clip_gets_a_still_frame_of_another_clip_of_its_batch():
+    """Black clips with a moving square, each after a white still clip in its batch: with the still frame on, a
+    black clip's background turns grey (a weight up to 0.5 of white, 0.25 on average) and stays as steady as the
+    noise lets it; with it off, it stays dark. The square still moves right."""
+    black = moving_square(2, 0)
+    black[black == 60] = 0
+    frames = np.stack([np.full_like(black, 255), black] * 16)
+    background = (slice(1, None, 2), slice(None), slice(40, 64), slice(0, 16))  # no square passes there
+    on, off = (augment(frames, [LONG] * 32, [13, 14], Augmentation(still_frame=w)) for w in (0.5, 0.0))
+    assert on[background].mean() > 0.15 and off[background].mean() < 0.1
+    assert on[background].std(axis=1).mean() < 0.05  # the same still frame on every frame of a clip: no motion
+    motion = centroids(on[1::2])[:, -1] - centroids(on[1::2])[:, 0]
+    assert (motion[:, 0] > 4).all()

@@ -90,7 +90,8 @@ def test_init_two_stage_and_folds_through_the_command(trained_backbone, tmp_path
     assert "cross-validation over 2 folds: validation accuracy" in result.stdout
     record = json.loads((model / "training.json").read_text())
     assert record["init"] == str(out) and record["config"]["freeze_epochs"] == 3
-    assert record["config"]["augmentation"] == {"enabled": True, "flip": False, "reverse": False}
+    assert record["config"]["augmentation"] == {"enabled": True, "flip": False, "reverse": False, "still_frame": 0.5}
+    assert record["config"]["patience"] == 5  # --patience's default with --init
     folds = record["cross_validation"]
     assert folds["folds"] == 2 and len(folds["accuracy"]) == 2
     assert folds["accuracy_mean"] == pytest.approx(np.mean(folds["accuracy"]))

@@ -119,6 +119,10 @@ def main(argv: list[str]) -> int:
                 str(args.epochs),
                 "--resolution",
                 str(args.resolution),
+                "--fps",  # the synth videos are 1.2-2 s long: shorter than finetune's default 2-s clip
+                "8",
+                "--clip_seconds",
+                "1",
                 "--seed",
                 str(args.seed),
             ]

@@ -9,7 +9,7 @@ import argparse
 import time
 
 from vidlabel.movinet.augment import Augmentation
-from vidlabel.movinet.finetune import FINETUNE_RATE, TrainingConfig, finetune
+from vidlabel.movinet.finetune import EPOCHS, FINETUNE_RATE, PATIENCE, TrainingConfig, finetune
 from vidlabel.movinet.variants import MODES, MOVINET_VARIANTS, clip_frame_count
 from vidlabel.pipeline import __version__
 from vidlabel.transforms.errors import EXIT_OK, UsageError
@@ -51,10 +51,26 @@ def parser() -> argparse.ArgumentParser:
         "MoViNet SavedModel folder (local or gs://), an alias such as a0-stream, or a hub "
         "handle. Without it: random weights.",
     )
-    p.add_argument("--fps", type=float, default=8.0, help="Model frames per second.")
+    p.add_argument(
+        "--fps",
+        type=float,
+        default=4.0,
+        help="Model frames per second (the published A0-A2 run at 5): fewer frames a second show more motion "
+        "between two of them, and cost less to label.",
+    )
     p.add_argument("--resolution", type=int, default=64, help="Square input side in pixels (CPU-sized).")
-    p.add_argument("--clip_seconds", type=float, default=1.0, help="Clip length in seconds.")
-    p.add_argument("--epochs", type=int, default=15, help="Passes over the training clips; the best one is kept.")
+    p.add_argument(
+        "--clip_seconds",
+        type=float,
+        default=2.0,
+        help="Clip length in seconds; a video shorter than one clip is left out of training.",
+    )
+    p.add_argument(
+        "--epochs",
+        type=int,
+        help="Passes over the training clips; the best one is kept (default: "
+        f"{EPOCHS['random']} from random weights, {EPOCHS['init']} with --init).",
+    )
     p.add_argument("--batch_size", type=int, default=8, help="Clips per optimiser step.")
     p.add_argument(
         "--learning_rate", type=float, default=2e-3, help="AdamW's first rate (cosine decay to 0 over each stage)."
@@ -62,9 +78,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--patience",
         type=int,
-        default=5,
         help="Stop after this many epochs without a better validation accuracy (0: run every epoch); the best "
-        "epoch is kept either way.",
+        f"epoch is kept either way (default: {PATIENCE['random']} from random weights, {PATIENCE['init']} with "
+        "--init).",
     )
     p.add_argument(
         "--freeze_epochs",
@@ -79,7 +95,15 @@ def parser() -> argparse.ArgumentParser:
         choices=("on", "off"),
         default="on",
         help="Label-safe augmentation of training clips: random start and playback speed (+-20%%), random "
-        "resized crop, brightness / contrast / saturation jitter, noise.",
+        "resized crop, a still frame of another clip blended in (--still_frame), brightness / contrast / "
+        "saturation jitter, noise.",
+    )
+    p.add_argument(
+        "--still_frame",
+        type=float,
+        default=Augmentation().still_frame,
+        help="With --augment on: the largest weight of the still frame of another clip blended into each training "
+        "clip. It adds no motion and hides what the video looks like, so the network learns what moves (0: off).",
     )
     p.add_argument(
         "--flip", action="store_true", help="Also mirror half the training clips (only if a mirror keeps the label)."
@@ -111,18 +135,21 @@ def main(argv: list[str]) -> int:
     check_new_folder("--out", args.out)
     if (args.stream or args.tflite) and args.mode != "stream":
         raise UsageError("--stream and --tflite export the causal network: use --mode stream")
-    if args.fps <= 0 or args.resolution < 8 or args.epochs < 1 or args.batch_size < 1 or args.learning_rate <= 0:
+    start = "init" if args.init else "random"
+    epochs = EPOCHS[start] if args.epochs is None else args.epochs
+    patience = PATIENCE[start] if args.patience is None else args.patience
+    if args.fps <= 0 or args.resolution < 8 or epochs < 1 or args.batch_size < 1 or args.learning_rate <= 0:
         raise UsageError("--fps, --epochs, --batch_size and --learning_rate must be positive and --resolution >= 8")
-    if args.patience < 0:
-        raise UsageError(f"--patience {args.patience}: give 0 (never stop early) or more epochs")
+    if patience < 0:
+        raise UsageError(f"--patience {patience}: give 0 (never stop early) or more epochs")
+    if not 0 <= args.still_frame < 1:
+        raise UsageError(f"--still_frame {args.still_frame}: give a weight in [0, 1) (0: no still frame)")
     if not 0 <= args.validation_split < 1:
         raise UsageError("--validation_split must be in [0, 1)")
     if args.weight_decay < 0 or not 0 <= args.dropout < 1 or not 0 <= args.label_smoothing < 1:
         raise UsageError("--weight_decay must be >= 0, --dropout and --label_smoothing in [0, 1)")
-    if not 0 <= args.freeze_epochs < args.epochs:
-        raise UsageError(
-            f"--freeze_epochs {args.freeze_epochs}: give 0 (one stage) up to --epochs - 1 ({args.epochs - 1})"
-        )
+    if not 0 <= args.freeze_epochs < epochs:
+        raise UsageError(f"--freeze_epochs {args.freeze_epochs}: give 0 (one stage) up to --epochs - 1 ({epochs - 1})")
     if args.folds == 1 or args.folds < 0:
         raise UsageError(f"--folds {args.folds}: give 2 or more folds, or 0 for no cross-validation")
     config = TrainingConfig(
@@ -131,12 +158,12 @@ def main(argv: list[str]) -> int:
         args.fps,
         args.resolution,
         clip_frame_count(args.clip_seconds, args.fps),
-        args.epochs,
+        epochs,
         args.batch_size,
         args.learning_rate,
         args.seed,
-        args.patience,
-        Augmentation(args.augment == "on", args.flip, args.reverse),
+        patience,
+        Augmentation(args.augment == "on", args.flip, args.reverse, args.still_frame),
         args.weight_decay,
         args.dropout,
         args.label_smoothing,

@@ -71,3 +71,6 @@ def test_finetune_help_shows_every_default(capsys):
             assert action.required or f"(default: {action.default})" in shown, action.dest
     assert "(default: None)" not in shown and "(default: False)" not in shown
     assert "(default: 0)" in shown  # --seed and --folds: a zero default is a default (0 == False in Python)
+    # Epochs and patience depend on where the weights start: both defaults are given.
+    assert "(default: 60 from random weights, 15 with --init)" in shown
+    assert "(default: 20 from random weights, 5 with --init)" in shown
