@@ -6,7 +6,11 @@ camera shake), each model labelling the same held-out videos through `vidlabel r
 
 Runs (each skipped when its model exists in WORK, so a long session can be resumed):
 - `random30`: 30 videos per class (left, right, up, down), random weights, today's defaults;
-- `plain30`: the same without augmentation and regularisation (`--augment off --weight_decay 0 --dropout 0
+- `random10`: 10 videos per class of those, random weights, today's defaults;
+- `random30_no_still`: the same without the still frame blended into training clips (`--still_frame 0`);
+- `random30_8fps`: the defaults before the still frame, 4 fps, 2-s clips and 60 epochs from random weights
+  (`--still_frame 0 --fps 8 --clip_seconds 1 --epochs 15 --patience 5`);
+- `plain30`: that without augmentation and regularisation (`--augment off --weight_decay 0 --dropout 0
   --label_smoothing 0`), the recipe before issue 18;
 - `backbone`: 40 videos per class of four *diagonal* motions (other classes), random weights: the backbone;
 - `init30`, `init10`: 30 and 10 videos per class from the backbone (`--init`: every weight at the full rate);
@@ -34,9 +38,13 @@ sys.path.insert(0, str(pathlib.Path(__file__).parent))
 import motion_videos  # noqa: E402
 from common import vidlabel_command  # noqa: E402
 
-PLAIN = ("--augment", "off", "--weight_decay", "0", "--dropout", "0", "--label_smoothing", "0")
+EIGHT_FPS = ("--still_frame", "0", "--fps", "8", "--clip_seconds", "1", "--epochs", "15", "--patience", "5")
+PLAIN = (*EIGHT_FPS, "--augment", "off", "--weight_decay", "0", "--dropout", "0", "--label_smoothing", "0")
 RUNS = {  # name: (training data, flags)
     "random30": ("axis30", ()),
+    "random10": ("axis10", ()),
+    "random30_no_still": ("axis30", ("--still_frame", "0")),
+    "random30_8fps": ("axis30", EIGHT_FPS),
     "plain30": ("axis30", PLAIN),
     "backbone": ("diagonal40", ()),
     "init30": ("axis30", ("--init", "{backbone}")),
