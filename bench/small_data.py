@@ -8,8 +8,8 @@ Runs (each skipped when its model exists in WORK, so a long session can be resum
 - `random30`: 30 videos per class (left, right, up, down), random weights, today's defaults;
 - `random10`: 10 videos per class of those, random weights, today's defaults;
 - `random30_no_still`: the same without the still frame blended into training clips (`--still_frame 0`);
-- `random30_8fps`: the defaults before the still frame, 4 fps, 2-s clips and 60 epochs from random weights
-  (`--still_frame 0 --fps 8 --clip_seconds 1 --epochs 15 --patience 5`);
+- `random30_8fps`: the same with the previous version's defaults: 8 fps, 1-s clips, 15 epochs, patience 5, no
+  still frame (`--still_frame 0 --fps 8 --clip_seconds 1 --epochs 15 --patience 5`);
 - `plain30`: that without augmentation and regularisation (`--augment off --weight_decay 0 --dropout 0
   --label_smoothing 0`), the recipe before issue 18;
 - `backbone`: 40 videos per class of four *diagonal* motions (other classes), random weights: the backbone;

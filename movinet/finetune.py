@@ -6,8 +6,8 @@ This is the fine-tuning section of the MoViNet tutorial, with vidlabel's own rea
 2. Clips are decoded by the very generator `vidlabel run` uses (`decode.video_clips`: PyAV, resampling by
    presentation time, rotation, short side + centre crop), so the model is trained on exactly what it is later fed.
    Training clips start every half clip and are decoded a margin longer, room for augmentation (`augment.py`: a
-   random start, playback speed, crop, colour and noise, on by default; flips and reversal opt-in); validation
-   clips are cut as `vidlabel run` cuts them.
+   random start, playback speed, crop, a still frame of another clip, colour and noise, on by default; flips and
+   reversal opt-in); validation clips are cut as `vidlabel run` cuts them.
 3. The network is Model Garden's MoViNet classifier. By default the causal (2+1)D network of the stream models
    (`--mode stream`), the fastest to train on CPU; the 3D base network (`--mode base`) trains with its depthwise 3D
    convolutions in per-tap 2D form (`depthwise_layers_as_2d`). Both are built as the tutorial builds them for
